@@ -1,0 +1,32 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test install install-dev clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(TORCH)
+
+$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/bin/activate pyproject.toml
+	$(PIP) install -q -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(VENV)/bin/segdil compare --preset small-objects --out runs/demo
+
+test: install-dev
+	$(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,3 @@
+from segdil.cli import main
+
+main()

@@ -1,0 +1,72 @@
+"""Checkpoints: written atomically (temporary file, fsync, rename), read with ``weights_only=True``.
+
+A checkpoint is a plain dict:
+    model_args   the ``create_model`` kwargs, ``name`` included
+    model        the state_dict
+    config       the resolved config as a plain dict
+    class_names  list of class names (index = class id)
+    step, metrics, and for resuming: optimizer, scheduler, scaler, rng, data_position
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from segdil.errors import SegdilError
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
+    """Write ``obj`` to ``path`` so that a crash at any moment leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a missing or broken file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegdilError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise SegdilError(f"{path}: not a readable segdil checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or "model_args" not in ckpt or "model" not in ckpt:
+        raise SegdilError(f"{path}: not a segdil checkpoint (no model_args/model); was it written by segdil train?")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model a checkpoint describes, load its weights, put it in eval mode."""
+    import warnings
+
+    from segdil.models import create_model
+
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model(**ckpt["model_args"])
+    state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
+    model.load_state_dict(state)
+    return model.to(device).eval()

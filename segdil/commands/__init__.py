@@ -1,0 +1,1 @@
+"""One module per ``segdil`` subcommand; each exposes a click command named ``command``."""

@@ -1,0 +1,24 @@
+"""``segdil models``: the registry with parameter counts and FLOPs."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("models")
+@click.option("--num-classes", default=4, show_default=True, help="Classes of the head when counting.")
+@click.option("--size", default=256, show_default=True, help="Square input size for the FLOP count.")
+def command(num_classes: int, size: int) -> None:
+    """List the registered models with default-argument parameters and GFLOPs per megapixel."""
+    import warnings
+
+    from segdil.models import MODELS, count_flops, count_params, create_model
+
+    click.echo(f"{'name':<16} {'params':>12} {'GFLOPs/MP':>10}  description")
+    for name, cls in MODELS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = create_model(name, num_classes=num_classes)
+        flops = count_flops(model, size, size)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:<16} {count_params(model):>12,} {flops / size / size / 1e3:>10.2f}  {doc}")

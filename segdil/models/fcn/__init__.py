@@ -1,0 +1,3 @@
+from segdil.models.fcn.model import FCN
+
+__all__ = ["FCN"]

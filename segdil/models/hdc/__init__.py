@@ -1,0 +1,3 @@
+from segdil.models.hdc.model import HDCNet
+
+__all__ = ["HDCNet"]

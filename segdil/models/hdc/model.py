@@ -1,0 +1,109 @@
+"""The full-resolution dilated network: stacked HDC blocks, no pooling, a pixel-wise 1×1 head."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal, Sequence
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from segdil.models.common import ConvNormAct
+
+
+class HDCBlock(nn.Module):
+    """One group of dilated 3×3 layers (one per rate), padding = dilation, optional residual add."""
+
+    def __init__(self, in_channels: int, out_channels: int, rates: Sequence[int], norm: str, residual: bool):
+        super().__init__()
+        layers = [ConvNormAct(in_channels if i == 0 else out_channels, out_channels, dilation=r, norm=norm) for i, r in enumerate(rates)]
+        self.layers = nn.Sequential(*layers)
+        self.residual = residual
+        self.project = nn.Conv2d(in_channels, out_channels, 1, bias=False) if residual and in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.layers(x)
+        return y + self.project(x) if self.residual else y
+
+
+class HDCNet(nn.Module):
+    """Full-resolution Hybrid Dilated Convolution network.
+
+    Every layer keeps H×W (stride 1, padding = dilation); there is no pooling, no stride and no
+    upsampling anywhere, so a 2-pixel object is still 2 pixels wide in the last feature map.
+
+    Args:
+        in_channels: input image channels.
+        num_classes: output classes of the 1×1 head.
+        widths: channels of each block; one value is used for every block.
+        rates: dilation rates of one block (the HDC group), e.g. ``(1, 2, 5)``.
+        blocks: how many times the rate group repeats.
+        residual: add each block's input to its output (1×1 projection where widths change).
+        norm: ``batch``, ``group`` or ``none``.
+        stem_width: channels of an undilated 3×3 stem before the blocks (0: no stem).
+        memory_saver: ``checkpoint`` recomputes each block's activations in backward
+            instead of storing them (less memory, one extra forward per block).
+        strict: raise instead of warning when the stacked rates leave holes (gridding).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 4,
+        widths: Sequence[int] = (64,),
+        rates: Sequence[int] = (1, 2, 5),
+        blocks: int = 4,
+        residual: bool = True,
+        norm: Literal["batch", "group", "none"] = "batch",
+        stem_width: int = 0,
+        memory_saver: Literal["none", "checkpoint"] = "none",
+        strict: bool = False,
+    ):
+        super().__init__()
+        widths = list(widths)
+        if len(widths) == 1:
+            widths = widths * blocks
+        if len(widths) != blocks:
+            raise ValueError(f"widths has {len(widths)} values but blocks={blocks}: give one width or one per block")
+        if blocks < 1 or not rates or any(r < 1 for r in rates):
+            raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}")
+        if memory_saver not in ("none", "checkpoint"):
+            raise ValueError(f"memory_saver={memory_saver!r}: valid values are none, checkpoint")
+        self.rates = tuple(int(r) for r in rates)
+        self.blocks_count = blocks
+        self.memory_saver = memory_saver
+        check_gridding(self.rates, blocks, strict)
+        self.stem = ConvNormAct(in_channels, stem_width, norm=norm) if stem_width else nn.Identity()
+        channels = stem_width or in_channels
+        body = []
+        for width in widths:
+            body.append(HDCBlock(channels, width, self.rates, norm, residual))
+            channels = width
+        self.blocks = nn.ModuleList(body)
+        self.head = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return self.head(x)
+
+
+def check_gridding(rates: Sequence[int], repeat: int, strict: bool) -> None:
+    """Warn (or raise with ``strict``) when the stacked kernels leave holes in the receptive field."""
+    from segdil.rf import analyze_stack
+
+    report = analyze_stack(rates, repeat=repeat, kernel=3)
+    if report.gridding or not report.hdc_rule_ok:
+        message = (
+            f"hdc rates {tuple(rates)} x{repeat}: coverage {report.coverage:.3f} with {report.holes} holes, "
+            f"HDC rule M2={report.M2} ({'passes' if report.hdc_rule_ok else 'fails'}), common factor {report.common_factor}; "
+            "pick rates without a common factor, e.g. (1, 2, 5) — see `segdil rf`"
+        )
+        if strict and report.gridding:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=3)

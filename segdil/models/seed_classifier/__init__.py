@@ -1,0 +1,3 @@
+from segdil.models.seed_classifier.model import SeedClassifier
+
+__all__ = ["SeedClassifier"]

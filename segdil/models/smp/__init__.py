@@ -1,0 +1,3 @@
+from segdil.models.smp.model import SMPModel
+
+__all__ = ["SMPModel"]
