@@ -284,6 +284,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             except SegdilError:
                 pass
         raise SegdilError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+    if origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise SegdilError(f"{key}: expected a mapping, got {value!r}")
     if origin is Literal:
         if value in args:
             return value

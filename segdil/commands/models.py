@@ -7,7 +7,7 @@ import click
 
 @click.command("models")
 @click.option("--num-classes", default=4, show_default=True, help="Classes of the head when counting.")
-@click.option("--size", default=256, show_default=True, help="Square input size for the FLOP count.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=33), help="Square input size for the FLOP count (seed_classifier needs >= 33).")
 def command(num_classes: int, size: int) -> None:
     """List the registered models with default-argument parameters and GFLOPs per megapixel."""
     import warnings

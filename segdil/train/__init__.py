@@ -1,0 +1,1 @@
+"""The training loop behind ``tools/train.py`` and ``segdil train``."""

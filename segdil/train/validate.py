@@ -1,0 +1,26 @@
+"""Validation during training: the evaluation metrics, all-reduced across processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from segdil.config import Config
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader, num_classes: int, cfg: Config, device: torch.device, autocast) -> dict[str, Any]:
+    from segdil.metrics import Evaluator
+
+    ev = cfg.eval
+    evaluator = Evaluator(num_classes, size_bins=tuple(ev.size_bins), small_threshold=ev.small_threshold, background_class=ev.background_class, device=device)
+    model.eval()
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    for images, masks in loader:
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        with autocast:
+            logits = model(images)
+        evaluator.update(logits.argmax(1), masks.to(device, non_blocking=True))
+    evaluator.all_reduce()
+    return evaluator.compute()
