@@ -122,7 +122,7 @@ class Config:
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (or start from defaults when ``path`` is None) and apply ``--set`` overrides."""
-    raw: dict[str, Any] = {}
+    raw: dict[str, Any] = {"model": {"name": "hdc"}}
     name = "config"
     if path is not None:
         path = Path(path)
@@ -172,6 +172,8 @@ def validate_model_section(model: Any) -> dict[str, Any]:
     if not isinstance(model, dict):
         raise SegdilError(f"model: expected a mapping with at least 'name', got {model!r}")
     name = model.get("name")
+    if name is None:
+        raise SegdilError(f"model.name: missing; valid names: {', '.join(sorted(MODELS))}")
     if name not in MODELS:
         raise SegdilError(f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
     signature = inspect.signature(MODELS[name])

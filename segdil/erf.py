@@ -40,7 +40,7 @@ def default_size(report: RFReport | None) -> int:
 
 
 def erf_summary(erf: np.ndarray, report: RFReport | None = None) -> dict[str, Any]:
-    """Extent of the nonzero gradient, the centred square holding 95% of it, and, against an
+    """Extent (larger side of the bounding box) of the nonzero gradient, the centred square holding 95% of it, and, against an
     analytic ``report``: the share inside its receptive field and the holes that got gradient."""
     h, w = erf.shape
     cy, cx = h // 2, w // 2
@@ -49,7 +49,7 @@ def erf_summary(erf: np.ndarray, report: RFReport | None = None) -> dict[str, An
     summary: dict[str, Any] = {"size": h, "total": total}
     if ys.size == 0:
         return {**summary, "extent": 0, "side_95": 0}
-    summary["extent"] = int(2 * max(np.abs(ys - cy).max(), np.abs(xs - cx).max()) + 1)
+    summary["extent"] = int(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
     # chebyshev distance of every pixel from the centre: mass within radius r is a cumulative sum
     yy, xx = np.mgrid[:h, :w]
     ring = np.maximum(np.abs(yy - cy), np.abs(xx - cx))

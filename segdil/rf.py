@@ -207,13 +207,13 @@ def comparison_stack(report: RFReport) -> tuple[RFReport, str] | None:
             group = gridding_group(total, size)
             if group is not None:
                 other = analyze_stack(group, report.repeat, report.kernel, report.stem)
-                return other, f"rates {_rates_text(group)} share the factor {other.common_factor}: gridding"
+                return other, f"same RF, common factor {other.common_factor}"
         return None
     for size in range(length, length + 4):
         group = covering_group(total, size, report.kernel)
         if group is not None:
             other = analyze_stack(group, report.repeat, report.kernel, report.stem)
-            return other, f"rates {_rates_text(group)}: no holes"
+            return other, "same RF, no holes"
     return None
 
 

@@ -6,7 +6,6 @@ Figures are drawn with matplotlib (Agg) and written atomically (temporary file, 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +56,7 @@ def save_figure(fig, path: str | Path) -> Path:
     """Write ``fig`` as PNG to ``path`` via a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fig.savefig(tmp, format="png", dpi=110)
         os.replace(tmp, path)
@@ -95,8 +93,8 @@ def plot_erf(erf: np.ndarray, path: str | Path, title: str, report: RFReport | N
     positive = erf[erf > 0]
     norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-6), vmax=positive.max()) if positive.size else None
     image = axes[0].imshow(np.ma.masked_equal(erf, 0), cmap="magma", norm=norm, extent=extent, interpolation="nearest")
-    axes[0].set_facecolor("black")
-    axes[0].set_title(title, fontsize=10)
+    axes[0].set_facecolor("lightgray")
+    axes[0].set_title(f"{title}\ngrey: exactly zero gradient", fontsize=10)
     axes[0].set_xlabel("dx (input offset from the centre output)")
     axes[0].set_ylabel("dy")
     fig.colorbar(image, ax=axes[0], shrink=0.8, label="|gradient| summed over channels")

@@ -60,7 +60,7 @@ def format_report(report) -> list[str]:
     ]
     if report.gridding:
         lines.append(f"holes (1-D)      {_signed(report.hole_offsets_1d())}; a 2-D offset (dy, dx) is a hole when dy or dx is one")
-    if rf <= 65:
+    if rf <= 41:
         counts = report.path_counts_1d[rf // 2 :]
         lines.append(f"paths (1-D)      offsets 0…{rf // 2}: {' '.join(str(int(c)) for c in counts)}; 2-D map = outer product")
     lines.append(f"verdict          {_verdict(report)}")
@@ -71,7 +71,8 @@ def _erf_lines(summary: dict, report, source: str, samples: int) -> list[str]:
     size = summary["size"]
     lines = [
         f"ERF              {source}; |∂ centre output/∂ input| over {samples} random {size}×{size} input{'s' if samples > 1 else ''}",
-        f"  extent         nonzero over {summary['extent']}×{summary['extent']}; 95% of |grad| within {summary['side_95']}×{summary['side_95']}",
+        f"  extent         nonzero over {summary['extent']}×{summary['extent']}{' (the whole input)' if summary['extent'] >= size else ''}; "
+        f"95% of |grad| within the centred {summary['side_95']}×{summary['side_95']}",
     ]
     if report is not None:
         lines.append(
@@ -101,7 +102,7 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
 
     \b
     segdil rf --rates 1,2,5 --repeat 2 --plot rf.png
-    segdil rf --config configs/hdc.yaml --erf erf.png
+    segdil rf --config run.yaml --erf erf.png
     """
     model_mode = bool(config_path or checkpoint_path or overrides or print_config)
     if rates_text and model_mode:
@@ -115,13 +116,14 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if samples < 1 or (size is not None and size < 1):
         raise SegdilError("--samples/--size: must be at least 1")
 
-    from segdil.rf import analyze_stack, comparison_stack, hdc_stack_args
+    from segdil.rf import analyze_stack, comparison_stack, describe_stack, hdc_stack_args
 
     result: dict = {}
     lines: list[str] = []
     report, model_args, ckpt = None, None, None
     if rates_text:
-        rates, repeat, kernel = parse_rates(rates_text), repeat or 1, kernel or 3
+        rates = parse_rates(rates_text)
+        repeat, kernel = (1 if repeat is None else repeat), (3 if kernel is None else kernel)
         _check_stack(rates, repeat, kernel)
         report = analyze_stack(rates, repeat, kernel)
     else:
@@ -151,6 +153,10 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if erf_path:
         from segdil.erf import build_model, default_size, effective_receptive_field, erf_summary
 
+        import torch
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise SegdilError(f"--device {device}: CUDA is not available here; use --device cpu")
         size = size or default_size(report)
         model = build_model(model_args, ckpt, seed)
         try:
@@ -167,7 +173,7 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if plot_path:
         comparison = comparison_stack(report)
         plot_stack(report, plot_path, comparison)
-        lines.append(f"plot             {plot_path}" + (f" (beside {comparison[1]})" if comparison else " (no stack with this RF has the other verdict)"))
+        lines.append(f"plot             {plot_path}" + (f" (beside {describe_stack(comparison[0])}: {comparison[1]})" if comparison else " (no stack with this RF has the other verdict)"))
         result["plot"] = {"path": str(plot_path), "comparison": list(comparison[0].stack) if comparison else None}
     if erf_path:
         plot_erf(erf_map, erf_path, f"gradient ERF: {result['erf']['source']}", report)

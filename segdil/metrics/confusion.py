@@ -42,6 +42,10 @@ class ConfusionMatrix:
         pred_min, pred_max = torch.aminmax(pred)
         if bool(((pred_min < 0) | (pred_max >= n)).item()):
             raise ValueError(f"pred values must lie in [0, {n}); got values in [{int(pred_min)}, {int(pred_max)}]")
+        if gt.dtype.is_signed:
+            negative = gt.min() < 0 if self.ignore_index >= 0 else ((gt < 0) & (gt != self.ignore_index)).any()
+            if bool(negative.item()):
+                raise ValueError(f"gt values must lie in [0, {n}) or equal ignore_index {self.ignore_index}; got negative values")
         if self.ignore_index >= n:
             # cell t * n + p; ignored pixels fall in [ignore * n, ignore * n + n), never in the matrix
             counts = torch.bincount(torch.add(pred.long(), gt.long(), alpha=n), minlength=n * n)

@@ -65,6 +65,9 @@ class Evaluator:
         if pred.dim() != 3 or pred.shape != gt.shape:
             raise ValueError(f"need pred and gt of one shape (N, H, W), got {tuple(pred.shape)} and {tuple(gt.shape)}")
         self.confusion.update(pred, gt)
+        if self.num_classes <= 256 and 0 <= self.ignore_index <= 255:
+            # values were checked by the confusion matrix; bytes are cheaper to copy and compare
+            pred, gt = pred.to(torch.uint8), gt.to(torch.uint8)
         pred_np = pred.detach().cpu().numpy()
         gt_np = gt.detach().cpu().numpy()
         for p, g in zip(pred_np, gt_np):

@@ -41,7 +41,7 @@ def object_stats(
     """Objects of one image as a structured array with fields ``class, area, iou, tp, fn``.
 
     ``pred`` and ``gt`` are (H, W) integer index masks; objects come class by class, each class's
-    in OpenCV label order (row-major by first pixel).
+    in OpenCV's label order.
     """
     if pred.shape != gt.shape or gt.ndim != 2:
         raise ValueError(f"need two (H, W) masks of one shape, got pred {pred.shape} and gt {gt.shape}")

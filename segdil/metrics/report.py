@@ -21,6 +21,8 @@ def format_metrics(result: dict[str, Any], class_names: list[str] | None = None)
     lines = ["overall"]
     lines += [f"  {name:<28} {_num(value)}" for name, value in overall]
     lines.append(f"  {'objects':<28} {result.get('num_objects', 0):>7d}")
+    if "num_images" in result:
+        lines.append(f"  {'images':<28} {result['num_images']:>7d}")
 
     per_class_iou = result.get("per_class_iou") or []
     columns = {

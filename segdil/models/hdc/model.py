@@ -73,7 +73,7 @@ class HDCNet(nn.Module):
         self.rates = tuple(int(r) for r in rates)
         self.blocks_count = blocks
         self.memory_saver = memory_saver
-        check_gridding(self.rates, blocks, strict)
+        check_gridding(self.rates, blocks, strict, stem=1 if stem_width else 0)
         self.stem = ConvNormAct(in_channels, stem_width, norm=norm) if stem_width else nn.Identity()
         channels = stem_width or in_channels
         body = []
@@ -93,17 +93,17 @@ class HDCNet(nn.Module):
         return self.head(x)
 
 
-def check_gridding(rates: Sequence[int], repeat: int, strict: bool) -> None:
+def check_gridding(rates: Sequence[int], repeat: int, strict: bool, stem: int = 0) -> None:
     """Warn (or raise with ``strict``) when the stacked kernels leave holes in the receptive field."""
     from segdil.rf import analyze_stack
 
-    report = analyze_stack(rates, repeat=repeat, kernel=3)
-    if report.gridding or not report.hdc_rule_ok:
+    report = analyze_stack(rates, repeat=repeat, kernel=3, stem=stem)
+    if report.gridding:
         message = (
             f"hdc rates {tuple(rates)} x{repeat}: coverage {report.coverage:.3f} with {report.holes} holes, "
             f"HDC rule M2={report.M2} ({'passes' if report.hdc_rule_ok else 'fails'}), common factor {report.common_factor}; "
             "pick rates without a common factor, e.g. (1, 2, 5) — see `segdil rf`"
         )
-        if strict and report.gridding:
+        if strict:
             raise ValueError(message)
         warnings.warn(message, stacklevel=3)

@@ -1,0 +1,65 @@
+"""``segdil data``: write the synthetic benchmark, check a folder dataset."""
+
+from __future__ import annotations
+
+import click
+
+from segdil.config import SynthConfig
+
+DEFAULTS = SynthConfig()
+
+
+@click.group("data")
+def command() -> None:
+    """Make the synthetic benchmark and check folder datasets."""
+
+
+@command.command("synth")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n-train", default=DEFAULTS.n_train, show_default=True, help="Training images.")
+@click.option("--n-val", default=DEFAULTS.n_val, show_default=True, help="Validation images.")
+@click.option("--size", default=DEFAULTS.size, show_default=True, help="Square image size in pixels.")
+@click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Same seed, same bytes.")
+@click.option("--min-object", default=DEFAULTS.min_object, show_default=True, help="Smallest object size sqrt(area), pixels.")
+@click.option("--max-object", default=DEFAULTS.max_object, show_default=True, help="Largest object size sqrt(area), pixels.")
+@click.option("--objects-per-image", nargs=2, type=int, default=tuple(DEFAULTS.objects_per_image), show_default=True, metavar="MIN MAX", help="Objects per image, drawn uniformly.")
+@click.option("--no-thin-lines", is_flag=True, help="Leave out the 'line' class (1-3 px wide lines).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
+def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float, objects_per_image: tuple[int, int], no_thin_lines: bool, overwrite: bool) -> None:
+    """Write the synthetic small-object benchmark to OUT (folder format, objects.json, preview.png)."""
+    import json
+    from pathlib import Path
+
+    from segdil.data.synth import write_synthetic
+
+    cfg = SynthConfig(n_train=n_train, n_val=n_val, size=size, min_object=min_object, max_object=max_object, objects_per_image=list(objects_per_image), thin_lines=not no_thin_lines, seed=seed)
+    total = n_train + n_val
+    with click.progressbar(length=total, label="generating", file=click.get_text_stream("stderr")) as bar:
+        path = write_synthetic(out, cfg, overwrite=overwrite, progress=lambda done: bar.update(1))
+    meta = json.loads((Path(path) / "objects.json").read_text())
+    counts: dict[str, int] = {}
+    for split in meta["objects"].values():
+        for objects in split.values():
+            for obj in objects:
+                counts[obj["class"]] = counts.get(obj["class"], 0) + 1
+    click.echo(f"wrote {n_train} train + {n_val} val images ({size}x{size}) to {path}")
+    click.echo("objects: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in meta["classes"][1:]))
+    click.echo(f"preview: {Path(path) / 'preview.png'}")
+
+
+@command.command("check")
+@click.argument("root", type=click.Path())
+@click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images.")
+def check(root: str, splits: tuple[str, ...]) -> None:
+    """Summarise a folder dataset and list every problem with its file; exit code 2 if any."""
+    from segdil.data.check import check_dataset, format_summary
+    from segdil.errors import SegdilError
+
+    result = check_dataset(root, list(splits) or None)
+    click.echo(format_summary(result))
+    if result.problems:
+        click.echo(f"\n{len(result.problems)} problem(s):")
+        for line in result.problems:
+            click.echo(f"  {line}")
+        raise SegdilError(f"{root}: {len(result.problems)} problem(s) found; fix them before training")
+    click.echo("\nno problems found")
