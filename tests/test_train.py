@@ -15,7 +15,7 @@ from segdil.errors import SegdilError
 from segdil.train.main import train
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = sorted(p for p in (ROOT / "configs").glob("*_synth.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*_synth.yaml") if not p.name.startswith("_"))
 
 # tiny images, few steps: the shipped configs' models and schedules, a toy-sized benchmark
 TINY = [

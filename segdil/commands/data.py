@@ -28,13 +28,14 @@ def command() -> None:
 def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float, objects_per_image: tuple[int, int], no_thin_lines: bool, overwrite: bool) -> None:
     """Write the synthetic small-object benchmark to OUT (folder format, objects.json, preview.png)."""
     import json
+    import sys
     from pathlib import Path
 
     from segdil.data.synth import write_synthetic
 
     cfg = SynthConfig(n_train=n_train, n_val=n_val, size=size, min_object=min_object, max_object=max_object, objects_per_image=list(objects_per_image), thin_lines=not no_thin_lines, seed=seed)
     total = n_train + n_val
-    with click.progressbar(length=total, label="generating", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=total, label="generating", file=sys.stderr) as bar:
         path = write_synthetic(out, cfg, overwrite=overwrite, progress=lambda done: bar.update(1))
     meta = json.loads((Path(path) / "objects.json").read_text())
     counts: dict[str, int] = {}

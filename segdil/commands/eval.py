@@ -16,7 +16,7 @@ from segdil.errors import SegdilError
 def _background(value: str | None) -> int | None | str:
     if value is None:
         return "default"
-    if value.lower() in ("none", "null", "-1"):
+    if value.lower() in ("none", "null"):
         return None
     try:
         return int(value)
@@ -31,7 +31,7 @@ def _background(value: str | None) -> int | None | str:
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A segdil checkpoint to evaluate.")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
 @click.option("--split", default="val", show_default=True, help="Split folder under --data.")
-@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (equal sizes only).")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (consecutive images of one size share a pass).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")

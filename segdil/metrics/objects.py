@@ -12,8 +12,13 @@ The second term is a box sum of one integral image per class, so no per-object l
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
+
+# OpenCV's thread count is process-wide: one image at a time changes and restores it
+_OPENCV_THREADS_LOCK = threading.Lock()
 
 OBJECT_DTYPE = np.dtype([("class", np.int32), ("area", np.int64), ("iou", np.float64), ("tp", np.int64), ("fn", np.int64)])
 
@@ -47,16 +52,17 @@ def object_stats(
         raise ValueError(f"need two (H, W) masks of one shape, got pred {pred.shape} and gt {gt.shape}")
     valid = gt != ignore_index
     parts = []
-    threads = cv2.getNumThreads()
-    # OpenCV's sequential BBDT labelling with statistics is ~3x faster than its parallel one here
-    cv2.setNumThreads(1)
-    try:
-        for c in foreground_classes(num_classes, background_class):
-            gt_c = gt == c
-            if gt_c.any():
-                parts.append(_class_objects(pred == c, gt_c, valid, c))
-    finally:
-        cv2.setNumThreads(threads)
+    with _OPENCV_THREADS_LOCK:
+        threads = cv2.getNumThreads()
+        # OpenCV's sequential BBDT labelling with statistics is ~3x faster than its parallel one here
+        cv2.setNumThreads(1)
+        try:
+            for c in foreground_classes(num_classes, background_class):
+                gt_c = gt == c
+                if gt_c.any():
+                    parts.append(_class_objects(pred == c, gt_c, valid, c))
+        finally:
+            cv2.setNumThreads(threads)
     return np.concatenate(parts) if parts else empty_objects()
 
 

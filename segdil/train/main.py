@@ -79,7 +79,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
 
     # ---- data
     seed_everything(tc.seed)
-    train_ds, val_ds, class_names = build_datasets(cfg.data)
+    train_ds, val_ds, class_names = build_datasets(cfg.data, seed=tc.seed)
     num_classes = len(class_names)
     model_args = {**cfg.model, "num_classes": num_classes}
     if cfg.model.get("num_classes", num_classes) != num_classes:

@@ -1,0 +1,133 @@
+"""``segdil bench``: training or inference speed and memory of a model, alone or as a matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+
+def resolve_model(model: str, overrides: tuple[str, ...]):
+    """A YAML path loads that config; a registered name starts from the defaults with ``model.name``."""
+    from segdil.config import load_config
+    from segdil.errors import SegdilError
+    from segdil.models import MODELS
+
+    if Path(model).suffix in (".yaml", ".yml") or Path(model).is_file():
+        return load_config(model, overrides)
+    if model not in MODELS:
+        raise SegdilError(f"--model {model!r}: neither a config file nor a model name; give a .yaml path or one of {', '.join(sorted(MODELS))}")
+    return load_config(None, (f"model.name={model}", *overrides))
+
+
+@click.command("bench")
+@click.option("--model", "model", default="hdc", show_default=True, help="A YAML config path or a registered model name.")
+@click.option("--size", default=512, show_default=True, help="Square input size in pixels.")
+@click.option("--batch", default=16, show_default=True, help="Images per step.")
+@click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast. Default: on for CUDA and for CPUs with native bf16 (AVX512-BF16, AMX).")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="NHWC memory format for weights and inputs.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (warm-up includes compilation).")
+@click.option("--compile-backend", default="inductor", show_default=True, help="torch.compile backend.")
+@click.option("--fuse/--no-fuse", default=None, help="Fold BatchNorm into the convolutions (inference only). Default: on with --infer.")
+@click.option("--memory-saver", is_flag=True, help="HDC activation checkpointing per block (hdc only).")
+@click.option("--steps", type=int, default=None, help="Timed steps; the median is reported. Default: 20 on CUDA, 5 on CPU.")
+@click.option("--warmup", type=int, default=None, help="Untimed steps first. Default: 5 on CUDA, 2 on CPU.")
+@click.option("--matrix", is_flag=True, help="Time the naive baseline (fp32, NCHW, eager) and each optimisation in one process and print ratios; the single-variant switches are then ignored.")
+@click.option("--variants", default=None, help="With --matrix: comma-separated variants instead of the default list, e.g. naive,channels_last+amp.")
+@click.option("--isolate-memory/--no-isolate-memory", default=True, show_default=True, help="With --matrix on CPU: measure each variant's peak RSS in a fresh process.")
+@click.option("--data/--no-data", "with_data", default=True, show_default=True, help="Also measure the data loader's img/s (synthetic images of --size).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--conv-ceiling", is_flag=True, help="Instead: TFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5), bf16 unless --no-amp.")
+@click.option("--conv-channels", default=64, show_default=True, help="Channels of the --conv-ceiling convolution.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
+def command(
+    model: str,
+    size: int,
+    batch: int,
+    train: bool,
+    device: str,
+    amp: Optional[bool],
+    channels_last: bool,
+    compile_: bool,
+    compile_backend: str,
+    fuse: Optional[bool],
+    memory_saver: bool,
+    steps: Optional[int],
+    warmup: Optional[int],
+    matrix: bool,
+    variants: Optional[str],
+    isolate_memory: bool,
+    with_data: bool,
+    threads: Optional[int],
+    conv_ceiling: bool,
+    conv_channels: int,
+    json_path: Optional[str],
+    overrides: tuple[str, ...],
+) -> None:
+    """Measure img/s, ms per step, peak memory, FLOPs and TFLOP/s of a model on random inputs.
+
+    Without --matrix one variant is timed, built from the switches (defaults: channels_last, bf16
+    where native, BatchNorm folded for --infer). With --matrix the naive baseline and each
+    optimisation are timed in rounds in one process and compared.
+    """
+    import torch
+
+    from segdil import bench as b
+    from segdil.errors import SegdilError
+
+    if threads is not None:
+        if threads < 1:
+            raise SegdilError(f"--threads {threads}: use at least 1")
+        torch.set_num_threads(threads)
+    if conv_ceiling:
+        dev = b.resolve_device(device)
+        dtype = torch.bfloat16 if (amp if amp is not None else b.default_amp(dev)) else torch.float32
+        result = b.conv_ceiling(conv_channels, size, batch, device=str(dev), dtype=dtype, channels_last=channels_last, steps=steps or (20 if dev.type == "cuda" else 3), warmup=warmup if warmup is not None else (5 if dev.type == "cuda" else 1))
+        click.echo(b.format_conv_table(result))
+        if json_path:
+            b.write_json(result, json_path)
+        return
+
+    cfg = resolve_model(model, overrides)
+    mode = "train" if train else "infer"
+    if matrix:
+        names = [v for v in variants.split(",") if v.strip()] if variants else b.matrix_variants(mode, cfg.model["name"])
+        if names and b.Variant.parse(names[0]) != b.Variant():
+            names = ["naive", *[n for n in names if b.Variant.parse(n) != b.Variant()]]
+        chosen = [b.Variant.parse(n) for n in names]
+    else:
+        if variants:
+            raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
+        dev = b.resolve_device(device)
+        if fuse and train:
+            raise SegdilError("--fuse: BatchNorm folding is for inference only; use --infer or --no-fuse")
+        chosen = [
+            b.Variant(
+                channels_last=channels_last,
+                amp=amp if amp is not None else b.default_amp(dev),
+                compile=compile_,
+                fuse=(not train) if fuse is None else fuse,
+                memory_saver=memory_saver,
+            )
+        ]
+    result = b.bench(
+        cfg.model,
+        mode=mode,
+        size=size,
+        batch=batch,
+        device=device,
+        variants=chosen,
+        steps=steps,
+        warmup=warmup,
+        compile_backend=compile_backend,
+        isolate_memory=isolate_memory,
+        data_cfg=cfg.data if with_data else None,
+    )
+    click.echo(b.format_table(result))
+    if json_path:
+        b.write_json(result, json_path)
+        click.echo(f"wrote {json_path}")

@@ -1,0 +1,463 @@
+"""Plan, train and aggregate a comparison: every model × every seed, alike in everything else.
+
+Each run trains in a fresh Python process (``python -m segdil.compare.run``, the request on stdin)
+so that its peak memory is its own: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU the
+rise of the process's peak resident set size during training over its resident size just before
+(see :func:`measure_training`). The run writes ``run.json`` beside the usual ``train`` outputs in
+``OUT/runs/<label>/seed<k>``; a finished run with the same config is reused, not retrained.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from segdil.compare.matching import CostKind, Match, match_models
+from segdil.compare.presets import SWEEP_BASE, shipped_config
+from segdil.config import Config, config_from_dict, dump_config, load_config, validate_model_section
+from segdil.errors import SegdilError
+
+# with --budget-s alone the step limit is out of reach; the schedule is computed for this many steps
+BUDGET_MAX_STEPS = 10**9
+# train() result keys that are not validation metrics
+RUN_KEYS = ("work_dir", "step", "train_s", "img_per_s")
+# train settings every model must share (data and eval must match in full)
+SHARED_TRAIN_KEYS = ("max_steps", "budget_s", "batch_size", "device")
+
+
+@dataclass
+class ModelEntry:
+    """One model of the comparison: the config all its seeds start from."""
+
+    label: str
+    cfg: Config
+    source: str
+    pools: int | None = None  # P when this model is a point of the pooling sweep
+    match: Match | None = None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def split_overrides(overrides: tuple[str, ...] | list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Separate ``key=value`` (every model) from ``LABEL:key=value`` (models whose label matches the glob LABEL)."""
+    shared, scoped = [], []
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        if ":" in key:
+            pattern, rest = item.split(":", 1)
+            if not pattern.strip():
+                raise SegdilError(f"--set {item!r}: the model label before ':' is empty; write LABEL:key=value or key=value")
+            scoped.append((pattern.strip(), rest))
+        else:
+            shared.append(item)
+    return shared, scoped
+
+
+def run_overrides(shared: list[str], steps: int | None, budget_s: float | None, device: str | None) -> list[str]:
+    """``--set`` values followed by the settings of ``--steps``, ``--budget-s`` and ``--device`` (which win)."""
+    out = list(shared)
+    if budget_s is not None:
+        out.append(f"train.budget_s={budget_s}")
+        out.append(f"train.max_steps={steps if steps is not None else BUDGET_MAX_STEPS}")
+    elif steps is not None:
+        out.append(f"train.max_steps={steps}")
+    if device is not None:
+        out.append(f"train.device={device}")
+    return out
+
+
+def _scoped_for(label: str, scoped: list[tuple[str, str]], used: set[str]) -> list[str]:
+    chosen = []
+    for pattern, item in scoped:
+        if fnmatch.fnmatchcase(label, pattern):
+            chosen.append(item)
+            used.add(pattern)
+    return chosen
+
+
+def _same_run(a: Config, b: Config) -> bool:
+    da, db = a.to_dict(), b.to_dict()
+    da.pop("name"), db.pop("name")
+    return da == db
+
+
+def plan_models(
+    config_paths: list[Path],
+    overrides: tuple[str, ...] | list[str] = (),
+    *,
+    steps: int | None = None,
+    budget_s: float | None = None,
+    device: str | None = None,
+    sweep_pools: list[int] | None = None,
+) -> list[ModelEntry]:
+    """Load every config with the shared overrides; add the pooling-sweep models; check they are alike.
+
+    A sweep model identical to a listed config (apart from its name) is not trained twice: the
+    listed model becomes that point of the sweep.
+    """
+    shared, scoped = split_overrides(overrides)
+    common = run_overrides(shared, steps, budget_s, device)
+    used: set[str] = set()
+    entries: list[ModelEntry] = []
+    for path in config_paths:
+        label = Path(path).stem
+        if any(e.label == label for e in entries):
+            raise SegdilError(f"{path}: a config named {label!r} is already in the comparison; give each config a distinct file name")
+        cfg = load_config(path, common + _scoped_for(label, scoped, used))
+        cfg.name = label
+        entries.append(ModelEntry(label, cfg, str(path), pools=_fcn_pools(cfg.model)))
+    for pools in sweep_pools or []:
+        label = f"fcn-pool{pools}"
+        base = shipped_config(SWEEP_BASE)
+        cfg = load_config(base, common + [f"model.pools={pools}"] + _scoped_for(label, scoped, used))
+        cfg.name = label
+        twin = next((e for e in entries if _same_run(e.cfg, cfg)), None)
+        if twin is not None:
+            twin.pools = pools
+            continue
+        if any(e.label == label for e in entries):
+            raise SegdilError(f"--sweep-pools: a config named {label!r} is already in the comparison but differs from the sweep's {label}; rename that config")
+        entries.append(ModelEntry(label, cfg, f"{base} (model.pools={pools})", pools=pools))
+    if not entries:
+        raise SegdilError("no models to compare: pass config files, --preset small-objects or --sweep-pools 1..5")
+    unused = sorted({p for p, _ in scoped} - used)
+    if unused:
+        raise SegdilError(f"--set {unused[0]}:...: matches no model label; the labels are {', '.join(e.label for e in entries)}")
+    check_alike(entries)
+    return entries
+
+
+def _fcn_pools(model: dict[str, Any]) -> int | None:
+    if model.get("name") != "fcn":
+        return None
+    from segdil.compare.matching import _defaults
+
+    return int(model.get("pools", _defaults("fcn")["pools"]))
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def check_alike(entries: list[ModelEntry]) -> None:
+    """Every model must see the same data, evaluation, step limit, budget, batch size and device."""
+    first = entries[0]
+    reference = _flatten({"data": first.cfg.to_dict()["data"], "eval": first.cfg.to_dict()["eval"]})
+    reference.update({f"train.{k}": getattr(first.cfg.train, k) for k in SHARED_TRAIN_KEYS})
+    for entry in entries[1:]:
+        mine = _flatten({"data": entry.cfg.to_dict()["data"], "eval": entry.cfg.to_dict()["eval"]})
+        mine.update({f"train.{k}": getattr(entry.cfg.train, k) for k in SHARED_TRAIN_KEYS})
+        for key, value in reference.items():
+            if mine.get(key) != value:
+                raise SegdilError(
+                    f"{entry.label}: {key}={mine.get(key)!r} but {first.label} has {value!r}; every model must be trained and "
+                    f"evaluated alike: set it for all with --set {key}=VALUE"
+                )
+
+
+def differing_settings(entries: list[ModelEntry]) -> dict[str, dict[str, Any]]:
+    """``train.*`` settings that are not the same for every model: {key: {label: value}}."""
+    flat = {e.label: _flatten(e.cfg.to_dict()["train"], "train.") for e in entries}
+    keys = sorted({k for f in flat.values() for k in f} - {"train.seed"})
+    return {k: {label: f.get(k) for label, f in flat.items()} for k in keys if len({json.dumps(f.get(k), default=str) for f in flat.values()}) > 1}
+
+
+def apply_match(entries: list[ModelEntry], kind: CostKind, tolerance: float = 0.1) -> None:
+    """Scale the widths of every model to the cost of the first (see ``segdil.compare.matching``)."""
+    matches = match_models([e.cfg.model for e in entries], kind, tolerance=tolerance)
+    for entry, match in zip(entries, matches):
+        entry.cfg.model = validate_model_section(match.model)
+        entry.match = match
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_config(entry: ModelEntry, seed: int) -> Config:
+    cfg = copy.deepcopy(entry.cfg)
+    cfg.train.seed = seed
+    cfg.name = entry.label
+    return cfg
+
+
+def run_dir(out: Path, label: str, seed: int) -> Path:
+    return Path(out) / "runs" / label / f"seed{seed}"
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident set size to its current size (Linux ``clear_refs`` 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size: ``VmHWM`` where readable, else ``ru_maxrss``."""
+    hwm = _proc_status_kib("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
+    import resource  # Unix only; Linux reads VmHWM above
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def rss_bytes() -> int | None:
+    rss = _proc_status_kib("VmRSS")
+    return None if rss is None else rss * 1024
+
+
+def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
+    """Train in this process and return the run record (metrics, speed, peak memory, model args).
+
+    CPU memory is the rise of the peak resident set size during ``train()`` over the resident size
+    just before it; the peak is reset first where Linux allows it, so the imports' own peak does
+    not hide it. DataLoader worker processes are not counted.
+    """
+    import torch
+
+    from segdil.checkpoint import load_checkpoint
+    from segdil.train.main import pick_device, train
+
+    device = pick_device(cfg.train.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    reset = reset_peak_rss()
+    rss_before, peak_before = rss_bytes(), peak_rss_bytes()
+    result = train(cfg, work_dir=str(work_dir), quiet=True)
+    peak_after = peak_rss_bytes()
+    baseline = rss_before if reset and rss_before is not None else peak_before
+    memory: dict[str, Any] = {
+        "cpu_rss_before_bytes": rss_before,
+        "cpu_rss_peak_bytes": peak_after,
+        "cpu_rss_increase_bytes": max(0, peak_after - baseline),
+        "cpu_peak_reset": reset,
+    }
+    if device.type == "cuda":
+        memory.update(kind="cuda_max_allocated", peak_bytes=int(torch.cuda.max_memory_allocated(device)))
+    else:
+        memory.update(kind="cpu_rss_increase", peak_bytes=memory["cpu_rss_increase_bytes"])
+    ckpt = load_checkpoint(Path(work_dir) / "last.pt")
+    return {
+        "step": result["step"],
+        "train_s": result["train_s"],
+        "img_per_s": result["img_per_s"],
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "memory": memory,
+        "model_args": ckpt["model_args"],
+        "class_names": ckpt.get("class_names"),
+        "class_colors": ckpt.get("class_colors"),
+        "metrics": {k: v for k, v in result.items() if k not in RUN_KEYS},
+    }
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def train_isolated(cfg: Config, work_dir: Path, log_path: Path) -> dict[str, Any]:
+    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``."""
+    request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve())})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.run([sys.executable, "-m", "segdil.compare.run"], input=request, text=True, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "no output"
+        raise SegdilError(f"{cfg.name} seed {cfg.train.seed}: training failed (exit {proc.returncode}): {last[:300]} — full log: {log_path}")
+    return json.loads((Path(work_dir) / "run.json").read_text())
+
+
+def _reusable(work_dir: Path, cfg: Config) -> str:
+    """``new`` (nothing there), ``done`` (finished, same config), ``partial`` (same config, unfinished), or ``other``."""
+    if not work_dir.exists():
+        return "new"
+    saved = work_dir / "config.yaml"
+    if not saved.is_file() or saved.read_text() != dump_config(cfg):
+        return "other" if any(work_dir.iterdir()) else "new"
+    return "done" if (work_dir / "run.json").is_file() else "partial"
+
+
+def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train every model with seeds 0…seeds-1 (seed by seed); returns one record per run."""
+    records = []
+    total = len(entries) * seeds
+    done = 0
+    for seed in range(seeds):
+        for entry in entries:
+            done += 1
+            cfg = run_config(entry, seed)
+            work_dir = run_dir(out, entry.label, seed)
+            state = _reusable(work_dir, cfg)
+            if state == "other":
+                raise SegdilError(f"{work_dir}: holds a run with a different config; choose another --out or delete that folder")
+            if state == "done":
+                record = json.loads((work_dir / "run.json").read_text())
+                echo(f"[{done}/{total}] {entry.label} seed {seed}: reused {work_dir}")
+            else:
+                if state == "partial":
+                    shutil.rmtree(work_dir)  # an unfinished run of this very config: start it afresh
+                started = time.perf_counter()
+                record = train_isolated(cfg, work_dir, work_dir.parent / f"seed{seed}.log")
+                m = record["metrics"]
+                echo(
+                    f"[{done}/{total}] {entry.label} seed {seed}: mIoU {_fmt(m.get('mIoU'))}, small-object IoU "
+                    f"{_fmt(m.get('small_object_iou'))}, {record['step']} steps, {time.perf_counter() - started:.0f} s"
+                )
+            record.update(label=entry.label, seed=seed, work_dir=str(work_dir))
+            records.append(record)
+    return records
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (n−1; None for one value) and n."""
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+    return {"mean": mean, "std": std, "n": n}
+
+
+def aggregate(values: list[Any]) -> Any:
+    """Mean ± std over seeds of every number in a list of like-shaped metric trees.
+
+    Numbers become ``{mean, std, n}`` (None and NaN values are left out, so ``n`` can be below the
+    number of seeds); dicts and lists are aggregated key by key and element by element; other values
+    are kept when all seeds agree.
+    """
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not present:
+        return None
+    if all(isinstance(v, dict) for v in present):
+        keys: list[str] = []
+        for v in present:
+            keys.extend(k for k in v if k not in keys)
+        return {k: aggregate([v.get(k) for v in present]) for k in keys}
+    if all(isinstance(v, (list, tuple)) for v in present):
+        length = max(len(v) for v in present)
+        return [aggregate([v[i] if i < len(v) else None for v in present]) for i in range(length)]
+    if all(_number(v) for v in present):
+        return summarize([float(v) for v in present])
+    return present[0] if all(v == present[0] for v in present) else None
+
+
+def aggregate_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model label: metrics, speed, steps and peak memory aggregated over its seeds."""
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_label.setdefault(record["label"], []).append(record)
+    return {
+        label: {
+            "seeds": [r["seed"] for r in runs],
+            "metrics": aggregate([r["metrics"] for r in runs]),
+            "img_per_s": aggregate([r["img_per_s"] for r in runs]),
+            "train_s": aggregate([r["train_s"] for r in runs]),
+            "step": aggregate([r["step"] for r in runs]),
+            "peak_memory_bytes": aggregate([r["memory"]["peak_bytes"] for r in runs]),
+        }
+        for label, runs in by_label.items()
+    }
+
+
+def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], kind: str | None, tolerance: float) -> list[dict[str, Any]]:
+    """Per model: the trained constructor arguments, parameters, GFLOPs per megapixel, matching outcome."""
+    from segdil.compare.matching import COST_SIZE, is_scalable, model_cost
+
+    out = []
+    for entry in entries:
+        record = next(r for r in records if r["label"] == entry.label)
+        args = record["model_args"]
+        flops = model_cost(args, "flops", size=COST_SIZE)
+        item: dict[str, Any] = {
+            "label": entry.label,
+            "source": entry.source,
+            "pools": entry.pools,
+            "model_args": args,
+            "params": model_cost(args, "params"),
+            "flops_256": flops,
+            "gflops_per_mp": flops / COST_SIZE**2 / 1e3,
+            "scalable": is_scalable(args),
+            "match": None,
+        }
+        if entry.match is not None:
+            match = entry.match
+            item["match"] = {
+                "kind": kind,
+                "factor": match.factor,
+                "cost": match.cost,
+                "reference_cost": match.target,
+                "ratio": match.ratio,
+                "within": match.within,
+                "scalable": match.scalable,
+                "note": "reference" if entry is entries[0] else match.note(kind, tolerance),
+            }
+        out.append(item)
+    return out
+
+
+# --------------------------------------------------------------------------- child process
+
+
+def _child_main() -> None:
+    request = json.loads(sys.stdin.read())
+    cfg = config_from_dict(request["config"])
+    work_dir = Path(request["work_dir"])
+    try:
+        record = measure_training(cfg, work_dir)
+    except SegdilError as exc:
+        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    _write_json(work_dir / "run.json", record)
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -1,0 +1,170 @@
+"""The synthetic benchmark: determinism, object sizes, objects.json against the masks, colour cues."""
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from segdil.cli import cli
+from segdil.config import SynthConfig
+from segdil.data.io import load_image, load_mask
+from segdil.data.synth import SYNTH_CLASSES, SyntheticSegmentation, generate_sample, synth_class_names, write_synthetic
+from segdil.errors import SegdilError
+
+
+def _tree_digest(root):
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_sample_is_a_pure_function_of_seed_split_index():
+    cfg = SynthConfig(size=48, max_object=24.0)
+    a_img, a_mask, a_obj = generate_sample(cfg, "train", 3)
+    b_img, b_mask, b_obj = generate_sample(cfg, "train", 3)
+    assert a_img.dtype == np.uint8 and a_img.shape == (48, 48, 3)
+    assert a_mask.dtype == np.uint8 and a_mask.shape == (48, 48)
+    assert np.array_equal(a_img, b_img) and np.array_equal(a_mask, b_mask) and a_obj == b_obj
+    assert not np.array_equal(a_img, generate_sample(cfg, "train", 4)[0])
+    assert not np.array_equal(a_img, generate_sample(cfg, "val", 3)[0])
+    other_seed = SynthConfig(size=48, max_object=24.0, seed=1)
+    assert not np.array_equal(a_img, generate_sample(other_seed, "train", 3)[0])
+
+
+def test_write_synthetic_same_seed_gives_identical_bytes(tmp_path):
+    cfg = SynthConfig(n_train=5, n_val=2, size=32, max_object=16.0, objects_per_image=[2, 5])
+    first = write_synthetic(tmp_path / "a", cfg)
+    second = write_synthetic(tmp_path / "b", cfg)
+    assert _tree_digest(first) == _tree_digest(second)
+    names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    assert "objects.json" in names and "preview.png" in names and "classes.yaml" in names
+    assert len([n for n in names if n.startswith("train/images/")]) == 5
+    assert len([n for n in names if n.startswith("val/masks/")]) == 2
+    third = write_synthetic(tmp_path / "c", SynthConfig(n_train=5, n_val=2, size=32, max_object=16.0, objects_per_image=[2, 5], seed=7))
+    assert _tree_digest(third) != _tree_digest(first)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_write_synthetic_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    cfg = SynthConfig(n_train=1, n_val=1, size=16, max_object=8.0)
+    with pytest.raises(SegdilError, match="not empty"):
+        write_synthetic(tmp_path / "out", cfg)
+    assert (tmp_path / "out" / "keep.txt").exists()
+    write_synthetic(tmp_path / "out", cfg, overwrite=True)
+    assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "objects.json").exists()
+
+
+def test_objects_json_agrees_with_masks(tmp_path):
+    cfg = SynthConfig(n_train=6, n_val=2, size=48, max_object=24.0, objects_per_image=[4, 10])
+    root = write_synthetic(tmp_path / "synth", cfg)
+    meta = json.loads((root / "objects.json").read_text())
+    assert meta["classes"] == list(SYNTH_CLASSES)
+    checked = 0
+    for split, images in meta["objects"].items():
+        assert len(images) == (cfg.n_train if split == "train" else cfg.n_val)
+        for stem, objects in images.items():
+            mask = load_mask(root / split / "masks" / f"{stem}.png")
+            image = load_image(root / split / "images" / f"{stem}.png")
+            assert np.array_equal(mask, generate_sample(cfg, split, int(stem))[1])
+            assert np.array_equal(image, generate_sample(cfg, split, int(stem))[0])
+            for class_id in range(1, len(SYNTH_CLASSES)):
+                listed = sum(o["area"] for o in objects if o["class_id"] == class_id)
+                assert listed == int((mask == class_id).sum())
+            for obj in objects:
+                x, y, w, h = obj["bbox"]
+                inside = mask[y : y + h, x : x + w] == obj["class_id"]
+                assert SYNTH_CLASSES[obj["class_id"]] == obj["class"]
+                assert obj["area"] >= 1 and inside.sum() >= obj["area"]
+                # the box is tight: every edge row/column holds a pixel of the class
+                assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
+                checked += 1
+    assert checked > 20
+
+
+def test_object_sizes_are_log_uniform_over_the_requested_range():
+    low, high = 2.0, 24.0
+    cfg = SynthConfig(size=64, min_object=low, max_object=high, objects_per_image=[6, 12])
+    sizes = []
+    for index in range(120):
+        _, _, objects = generate_sample(cfg, "train", index)
+        sizes += [math.sqrt(o["area"]) for o in objects if o["class"] != "line"]
+    sizes = np.array(sizes)
+    assert len(sizes) > 500
+    assert sizes.max() <= high * 1.3
+    assert np.mean((sizes >= low / 1.5) & (sizes <= high * 1.15)) > 0.9  # occlusion only shrinks objects
+    # four equal bins in log size, each with about a quarter of the objects
+    edges = np.exp(np.linspace(math.log(low), math.log(high), 5))
+    shares = np.histogram(np.clip(sizes, low, high), bins=edges)[0] / len(sizes)
+    assert np.all(shares > 0.15) and np.all(shares < 0.35), shares
+    assert abs(np.median(np.log(sizes)) - math.log(math.sqrt(low * high))) < 0.35
+
+
+def test_small_objects_carry_their_class_colour():
+    cfg = SynthConfig(size=64, min_object=2.0, max_object=4.0, objects_per_image=[8, 12])
+    votes = {c: [] for c in ("disc", "square", "triangle", "line")}
+    for index in range(40):
+        image, mask, objects = generate_sample(cfg, "train", index)
+        for obj in objects:
+            x, y, w, h = obj["bbox"]
+            pixels = image[y : y + h, x : x + w][mask[y : y + h, x : x + w] == obj["class_id"]].astype(float)
+            votes[obj["class"]].append(pixels.mean(axis=0))
+    red, green, blue = (np.array(votes[c]) for c in ("disc", "square", "triangle"))
+    assert np.mean(red.argmax(axis=1) == 0) > 0.85
+    assert np.mean(green.argmax(axis=1) == 1) > 0.85
+    assert np.mean(blue.argmax(axis=1) == 2) > 0.85
+    yellow = np.array(votes["line"])
+    assert np.mean(np.minimum(yellow[:, 0], yellow[:, 1]) > yellow[:, 2]) > 0.85
+
+
+def test_thin_lines_are_thin_and_optional():
+    cfg = SynthConfig(size=64, max_object=24.0)
+    lines = [o for i in range(30) for o in generate_sample(cfg, "train", i)[2] if o["class"] == "line"]
+    assert len(lines) > 10
+    for obj in lines:
+        _, _, w, h = obj["bbox"]
+        assert obj["area"] <= 3.5 * (math.hypot(w, h) + 3), obj
+    no_lines = SynthConfig(size=64, max_object=24.0, thin_lines=False)
+    assert synth_class_names(no_lines) == ["background", "disc", "square", "triangle"]
+    for index in range(10):
+        _, mask, objects = generate_sample(no_lines, "train", index)
+        assert mask.max() <= 3 and all(o["class"] != "line" for o in objects)
+
+
+def test_in_memory_dataset_items():
+    cfg = SynthConfig(n_train=4, n_val=2, size=32, max_object=16.0)
+    train = SyntheticSegmentation("train", cfg)
+    assert len(train) == 4 and len(SyntheticSegmentation("val", cfg)) == 2
+    image, mask = train[1]
+    assert image.dtype == torch.float32 and image.shape == (3, 32, 32)
+    assert mask.dtype == torch.int64 and mask.shape == (32, 32)
+    raw_image, raw_mask, _ = generate_sample(cfg, "train", 1)
+    assert torch.equal(mask, torch.from_numpy(raw_mask).long())
+    expected = (torch.from_numpy(raw_image).permute(2, 0, 1).float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    assert torch.allclose(image, expected, atol=1e-6)
+    assert torch.equal(train[1 + 3 * len(train)][0], image)  # key k reads sample k % len
+    with pytest.raises(SegdilError, match="split"):
+        SyntheticSegmentation("test", cfg)
+    with pytest.raises(SegdilError, match="max_object"):
+        SyntheticSegmentation("train", SynthConfig(size=32, max_object=48.0))
+
+
+def test_synth_command(tmp_path):
+    out = tmp_path / "bench"
+    args = ["data", "synth", str(out), "--n-train", "3", "--n-val", "1", "--size", "32", "--max-object", "12", "--objects-per-image", "2", "4", "--no-thin-lines", "--seed", "5"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 train + 1 val" in result.output
+    meta = json.loads((out / "objects.json").read_text())
+    assert meta["classes"] == ["background", "disc", "square", "triangle"] and meta["config"]["seed"] == 5
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 2 and "not empty" in again.output
+    bad = CliRunner().invoke(cli, ["data", "synth", str(tmp_path / "x"), "--size", "32", "--max-object", "40"])
+    assert bad.exit_code == 2 and "max_object" in bad.output and not (tmp_path / "x").exists()
