@@ -11,7 +11,7 @@ alike and the ratios to the naive baseline stay comparable on a shared machine.
 
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during a step, less what other
 variants hold, plus this variant's own parameters, buffers, optimizer state and inputs. On CPU the
-peak resident set size (``getrusage``), which is process-wide; a matrix therefore measures each
+peak resident set size (``VmHWM``), which is process-wide; a matrix therefore measures each
 variant's memory in a fresh subprocess.
 
 FLOPs come from ``torch.utils.flop_counter`` on the meta device: forward for inference, forward and
@@ -169,6 +169,15 @@ def _sync(device: torch.device) -> None:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set: ``VmHWM`` where /proc has it (``ru_maxrss`` would include
+    the parent's resident set at fork time), else ``getrusage``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
@@ -412,12 +421,12 @@ def bench(
         result["memory_method"] = "torch.cuda.max_memory_allocated during a step, less other variants' tensors, plus own weights, optimizer state and inputs"
     elif len(chosen) == 1:
         measurements[0].peak_memory_mb = _peak_rss_mb()
-        result["memory_method"] = "peak resident set size of this process (getrusage ru_maxrss)"
+        result["memory_method"] = "peak resident set size of this process (VmHWM)"
         result["rss_before_mb"] = round(start_rss, 1)
     elif isolate_memory:
         for measurement in measurements:
             measurement.peak_memory_mb = _memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
-        result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (getrusage ru_maxrss)"
+        result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (VmHWM)"
     else:
         result["memory_method"] = "not measured per variant: CPU peak RSS is process-wide (see process_peak_rss_mb)"
     if dev.type == "cpu":

@@ -116,7 +116,7 @@ def plan_models(
             raise SegdilError(f"{path}: a config named {label!r} is already in the comparison; give each config a distinct file name")
         cfg = load_config(path, common + _scoped_for(label, scoped, used))
         cfg.name = label
-        entries.append(ModelEntry(label, cfg, str(path), pools=_fcn_pools(cfg.model)))
+        entries.append(ModelEntry(label, cfg, str(path)))
     for pools in sweep_pools or []:
         label = f"fcn-pool{pools}"
         base = shipped_config(SWEEP_BASE)
@@ -136,14 +136,6 @@ def plan_models(
         raise SegdilError(f"--set {unused[0]}:...: matches no model label; the labels are {', '.join(e.label for e in entries)}")
     check_alike(entries)
     return entries
-
-
-def _fcn_pools(model: dict[str, Any]) -> int | None:
-    if model.get("name") != "fcn":
-        return None
-    from segdil.compare.matching import _defaults
-
-    return int(model.get("pools", _defaults("fcn")["pools"]))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -234,12 +226,34 @@ def rss_bytes() -> int | None:
     return None if rss is None else rss * 1024
 
 
+def warm_imports(cfg: Config) -> None:
+    """Import what ``train()`` imports lazily, so that neither its memory nor its time counts as training."""
+    import warnings
+
+    import torch
+
+    import segdil.data
+    import segdil.data.loader
+    import segdil.data.transforms
+    import segdil.metrics
+    import segdil.train.validate  # noqa: F401
+    from segdil.models import create_model
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo
+    # start autograd's engine and the convolution libraries on a toy layer (their one-time cost is no model's)
+    toy = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    toy(torch.zeros(2, 3, 8, 8)).sum().backward()
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        create_model(**cfg.model)  # smp models import segmentation_models_pytorch
+
+
 def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
     """Train in this process and return the run record (metrics, speed, peak memory, model args).
 
     CPU memory is the rise of the peak resident set size during ``train()`` over the resident size
-    just before it; the peak is reset first where Linux allows it, so the imports' own peak does
-    not hide it. DataLoader worker processes are not counted.
+    just before it, after the modules ``train()`` needs are imported; the peak is reset first where
+    Linux allows it, so the imports' own peak does not hide it. DataLoader workers are not counted.
     """
     import torch
 
@@ -247,6 +261,7 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
     from segdil.train.main import pick_device, train
 
     device = pick_device(cfg.train.device)
+    warm_imports(cfg)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     reset = reset_peak_rss()
@@ -442,6 +457,45 @@ def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], ki
             }
         out.append(item)
     return out
+
+
+def build_results(
+    entries: list[ModelEntry],
+    records: list[dict[str, Any]],
+    *,
+    settings: dict[str, Any],
+    environment: dict[str, Any],
+    tolerance: float = 0.1,
+) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-ready dict (written as ``results.json``)."""
+    from segdil.metrics import bin_labels
+
+    first = entries[0].cfg
+    aggregates = aggregate_runs(records)
+    labels = bin_labels(first.eval.size_bins)
+    first_bins = (aggregates[entries[0].label]["metrics"] or {}).get("bins") or {}
+    counts = {b: ((first_bins.get(b) or {}).get("count") or {}).get("mean") for b in labels}
+    sweep = sorted(({"label": e.label, "pools": e.pools} for e in entries if e.pools is not None), key=lambda s: s["pools"])
+    return {
+        "settings": {
+            **settings,
+            "max_steps": first.train.max_steps,
+            "budget_s": first.train.budget_s,
+            "batch_size": first.train.batch_size,
+            "data": first.to_dict()["data"],
+            "eval": first.to_dict()["eval"],
+            "differing_train_settings": differing_settings(entries),
+        },
+        "environment": environment,
+        "size_bins": list(first.eval.size_bins),
+        "bin_labels": labels,
+        "bin_counts": counts,
+        "small_threshold": first.eval.small_threshold,
+        "models": describe_models(entries, records, settings.get("match"), tolerance),
+        "sweep": sweep,
+        "aggregate": aggregates,
+        "runs": records,
+    }
 
 
 # --------------------------------------------------------------------------- child process

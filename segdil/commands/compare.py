@@ -1,0 +1,38 @@
+"""``segdil compare``: identical to ``python tools/compare.py``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+
+@click.command("compare")
+@click.argument("configs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--preset", type=click.Choice(["small-objects"]), default=None, help="Add a shipped set of configs: small-objects = hdc_synth, fcn-pool4_synth, fcn8s_synth, unet-r18_synth.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Train every model with train.seed = 0 … N-1.")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="train.max_steps for every model.")
+@click.option("--budget-s", default=None, type=click.FloatRange(min=0, min_open=True), help="Train every model for this many seconds of wall-clock (train.budget_s) instead of a step count.")
+@click.option("--match", type=click.Choice(["none", "params", "flops"]), default="none", show_default=True, help="Scale widths so every model's parameters or FLOPs are within ±10% of the first config's.")
+@click.option("--sweep-pools", default=None, metavar="RANGE", help="Add FCNs with P pools (bilinear, no skips), e.g. 1..5 or 2,4.")
+@click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>). Finished runs of the same config there are reused.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
+def command(configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None, overrides: tuple[str, ...], out: str | None, device: str | None) -> None:
+    """Train CONFIGs (and/or a --preset) alike and report object IoU against object size.
+
+    Every model gets the same data, augmentation, steps (or wall-clock budget), batch size and seeds
+    and is scored on the same validation split. Writes OUT/report.md, a self-contained
+    OUT/report.html, OUT/results.json and OUT/figures/*.png; each run's checkpoints are in
+    OUT/runs/<model>/seed<k>. A model's label is its config's file name without .yaml.
+    """
+    from segdil.compare import compare
+    from segdil.compare.presets import parse_pools, preset_configs
+
+    paths = [*(preset_configs(preset) if preset else []), *configs]
+    pools = parse_pools(sweep_pools) if sweep_pools else []
+    if not paths and not pools:
+        raise click.UsageError("give config files, --preset small-objects, or --sweep-pools 1..5")
+    out = out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
+    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, echo=click.echo)
+    click.echo(f"report: {report}")

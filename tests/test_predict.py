@@ -1,0 +1,244 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import segdil.inference as inference
+from segdil.checkpoint import model_from_checkpoint, save_checkpoint
+from segdil.cli import cli
+from segdil.config import Config
+from segdil.data.io import load_image
+from segdil.data.transforms import to_tensor
+from segdil.inference import predict_logits
+from segdil.models import create_model
+
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
+MEAN, STD = Config().data.mean, Config().data.std
+
+
+def make_checkpoint(path: Path, name: str = "hdc", seed: int = 0, **extra) -> Path:
+    args = {"name": name, "num_classes": 3, **({"widths": [8], "blocks": 1} if name == "hdc" else {})}
+    torch.manual_seed(seed)
+    model = create_model(**args)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    save_checkpoint({"model_args": args, "model": model.state_dict(), "config": Config().to_dict(), "class_names": ["bg", "a", "b"], **extra}, path)
+    return path
+
+
+def photo(name: str, size: tuple[int, int] | None) -> Image.Image:
+    image = Image.open(SKIMAGE_DATA / name)
+    image.load()
+    return image.resize(size, Image.BILINEAR) if size else image
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """Real photographs (downscaled) in every input format, plus broken files."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo("astronaut.png", (61, 53)).save(folder / "astronaut.png")
+    photo("coffee.png", (60, 40)).save(folder / "coffee.jpg", quality=90)
+    photo("camera.png", (45, 50)).save(folder / "camera.png")  # 8-bit gray
+    photo("rocket.jpg", (64, 43)).save(folder / "rocket.jpeg", quality=90)
+    photo("logo.png", (48, 48)).save(folder / "logo.png")  # RGBA
+    shutil.copy(SKIMAGE_DATA / "multipage.tif", folder / "multipage.tif")  # gray, two pages
+    gray16 = (np.asarray(photo("coins.png", (38, 30)), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(gray16).save(folder / "coins16.png")
+    assert Image.open(folder / "coins16.png").mode.startswith("I")
+    (folder / "truncated.png").write_bytes((SKIMAGE_DATA / "astronaut.png").read_bytes()[:3000])
+    (folder / "notes.png").write_text("not an image\n")
+    (folder / "readme.txt").write_text("ignored: not an image extension\n")
+    return folder
+
+
+GOOD = ["astronaut", "coffee", "camera", "rocket", "logo", "multipage", "coins16"]
+BAD = ["truncated.png", "notes.png"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["predict", *map(str, args)], catch_exceptions=False)
+
+
+def expected_mask(model, path: Path, **kwargs) -> np.ndarray:
+    """The prediction eval scores: argmax of predict_logits on the image read as in training."""
+    image = to_tensor(load_image(path), MEAN, STD)
+    return predict_logits(model, image[None], **kwargs)[0].argmax(0).numpy().astype(np.uint8)
+
+
+def test_folder_of_photos_masks_equal_the_scored_prediction(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    result = run(ckpt, photos, "--out", out, "--overlay", "--probs", "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    for name in BAD:
+        assert str(photos / name) in result.output
+    assert "2 file(s) skipped" in result.output and "7 image(s) predicted" in result.output
+    model = model_from_checkpoint(ckpt)
+    sources = {p.stem: p for p in photos.iterdir()}
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{s}{suffix}" for s in GOOD for suffix in (".png", "_overlay.png", "_probs.npy"))
+    for stem in GOOD:
+        source = sources[stem]
+        width, height = Image.open(source).size
+        mask_image = Image.open(out / f"{stem}.png")
+        assert mask_image.mode == "P" and mask_image.size == (width, height)
+        mask = np.asarray(mask_image)
+        np.testing.assert_array_equal(mask, expected_mask(model, source))
+        assert np.asarray(Image.open(out / f"{stem}_overlay.png").convert("RGB")).shape == (height, width, 3)
+        probs = np.load(out / f"{stem}_probs.npy")
+        assert probs.dtype == np.float16 and probs.shape == (3, height, width)
+        np.testing.assert_allclose(probs.astype(np.float32).sum(0), 1.0, atol=3e-3)
+        logits = predict_logits(model, to_tensor(load_image(source), MEAN, STD)[None])[0]
+        np.testing.assert_allclose(probs.astype(np.float32), torch.softmax(logits, 0).numpy(), atol=1e-3)
+
+
+def test_mask_palette_uses_checkpoint_colours(tmp_path, photos):
+    colours = [[10, 20, 30], [200, 0, 0], [0, 200, 0]]
+    ckpt = make_checkpoint(tmp_path / "coloured.pt", class_colors=colours)
+    out = tmp_path / "out"
+    assert run(ckpt, photos / "astronaut.png", "--out", out, "--overlay").exit_code == 0
+    palette = Image.open(out / "astronaut.png").getpalette()[:9]
+    assert palette == [v for c in colours for v in c]
+    mask = np.asarray(Image.open(out / "astronaut.png"))
+    overlay = np.asarray(Image.open(out / "astronaut_overlay.png")).astype(int)
+    image = load_image(photos / "astronaut.png").astype(int)
+    blended = (image + np.array(colours)[mask]) / 2
+    assert np.abs(overlay - blended).max() <= 1
+
+
+def test_recursive_keeps_the_folder_layout(ckpt, tmp_path):
+    root = tmp_path / "in"
+    (root / "a" / "b").mkdir(parents=True)
+    photo("astronaut.png", (32, 24)).save(root / "top.png")
+    photo("coffee.png", (30, 20)).save(root / "a" / "b" / "deep.jpg")
+    photo("camera.png", (20, 20)).save(root / "a" / "x.y.png")
+    (root / ".hidden").mkdir()
+    photo("camera.png", (20, 20)).save(root / ".hidden" / "skip.png")
+    out = tmp_path / "out"
+    assert run(ckpt, root, "--out", out).exit_code == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["top.png"]
+    result = run(ckpt, root, "--out", out, "--recursive", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a/b/deep.png", "a/x.y.png", "top.png"]
+    assert Image.open(out / "a" / "b" / "deep.png").size == (30, 20)
+
+
+def test_tiling_and_batching_options_give_the_prediction_of_predict_logits(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    result = run(ckpt, photos / "astronaut.png", photos / "coffee.jpg", photos / "camera.png", "--out", out, "--tile", 24, "--overlap", 8, "--batch-size", 2)
+    assert result.exit_code == 0, result.output
+    model = model_from_checkpoint(ckpt)
+    for source, stem in [(photos / "astronaut.png", "astronaut"), (photos / "coffee.jpg", "coffee"), (photos / "camera.png", "camera")]:
+        expected = expected_mask(model, source, tile=24, overlap=8)
+        np.testing.assert_array_equal(np.asarray(Image.open(out / f"{stem}.png")), expected)
+
+
+def test_large_image_is_predicted_at_full_size_in_bounded_tiles(ckpt, tmp_path, monkeypatch):
+    ys, xs = np.mgrid[0:2000, 0:3000]
+    big = np.stack([(xs // 7) % 256, (ys // 5) % 256, ((xs + ys) // 11) % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
+    seen = []
+    real_forward = inference._forward
+    monkeypatch.setattr(inference, "_forward", lambda model, batch, device: seen.append(tuple(batch.shape)) or real_forward(model, batch, device))
+    out = tmp_path / "out"
+    assert run(ckpt, tmp_path / "big.png", "--out", out).exit_code == 0
+    assert Image.open(out / "big.png").size == (3000, 2000)
+    assert len(seen) > 1 and all(n * h * w <= inference.PIXEL_BUDGET for n, _, h, w in seen)
+
+
+def test_fused_model_predicts_the_same(ckpt, photos, tmp_path):
+    plain, fused = tmp_path / "plain", tmp_path / "fused"
+    assert run(ckpt, photos / "astronaut.png", "--out", plain, "--probs").exit_code == 0
+    assert run(ckpt, photos / "astronaut.png", "--out", fused, "--probs", "--fuse").exit_code == 0
+    a, b = np.load(plain / "astronaut_probs.npy"), np.load(fused / "astronaut_probs.npy")
+    assert np.abs(a.astype(np.float32) - b.astype(np.float32)).max() <= 1e-3
+    agree = np.asarray(Image.open(plain / "astronaut.png")) == np.asarray(Image.open(fused / "astronaut.png"))
+    assert agree.mean() > 0.999
+
+
+def test_ext_filters_folder_files_but_not_named_files(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    result = run(ckpt, photos, photos / "astronaut.png", "--out", out, "--ext", "JPG,.jpeg")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "coffee.png", "rocket.png"]
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_output_folder_in_an_input_folder_is_refused(ckpt, photos, where):
+    out = photos if where == "same" else photos / "predictions"
+    before = sorted(photos.rglob("*"))
+    result = run(ckpt, photos, "--out", out)
+    assert result.exit_code == 2
+    assert "inside the input folder" in result.output
+    assert sorted(photos.rglob("*")) == before
+
+
+def test_existing_outputs_are_never_overwritten_without_overwrite(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "camera.png").write_bytes(b"keep me")
+    result = run(ckpt, photos, "--out", out)
+    assert result.exit_code == 2
+    assert f"{out / 'camera.png'}: output already exists; pass --overwrite" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["camera.png"]  # nothing else was written either
+    assert (out / "camera.png").read_bytes() == b"keep me"
+    result = run(ckpt, photos, "--out", out, "--overwrite")
+    assert result.exit_code == 1  # only the two bad files
+    assert Image.open(out / "camera.png").size == (45, 50)
+
+
+def test_output_that_would_replace_an_input_is_refused_even_with_overwrite(ckpt, photos):
+    result = run(ckpt, photos / "camera.png", "--out", photos, "--overwrite")
+    assert result.exit_code == 2 and "would replace the input image" in result.output
+    assert Image.open(photos / "camera.png").mode == "L"
+
+
+def test_two_inputs_with_one_output_name_are_refused(ckpt, photos, tmp_path):
+    photo("astronaut.png", (20, 20)).save(photos / "astronaut.jpg")
+    result = run(ckpt, photos, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "would be written here" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing_folder"], "input not found"),
+        (["empty"], "no images with extensions"),
+        (["photos", "--tile", "16", "--overlap", "32"], "must be larger than the overlap"),
+        (["photos", "--device", "tpu"], "unknown device"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(ckpt, photos, tmp_path, monkeypatch, args, message):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = run(ckpt, *args, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_classifier_checkpoint_is_refused(photos, tmp_path):
+    ckpt = make_checkpoint(tmp_path / "seed.pt", name="seed_classifier")
+    result = run(ckpt, photos, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "classifies whole images" in result.output
+
+
+def test_help_states_the_overwrite_policy():
+    result = CliRunner().invoke(cli, ["predict", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "checked before any is written" in text and "--overwrite" in text and "exit code is then 1" in text
