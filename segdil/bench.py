@@ -95,6 +95,7 @@ class Measurement:
     step_s: list[float] = field(default_factory=list)
     warmup_s: float = 0.0
     peak_memory_mb: Optional[float] = None
+    rss_before_mb: Optional[float] = None  # CPU: resident set before the first step
 
     def summary(self, batch: int, flops_per_step: Optional[int]) -> dict[str, Any]:
         median = statistics.median(self.step_s)
@@ -106,6 +107,7 @@ class Measurement:
             img_per_s=round(batch / median, 3),
             tflops=round(flops_per_step / median / 1e12, 4) if flops_per_step else None,
             peak_memory_mb=None if self.peak_memory_mb is None else round(self.peak_memory_mb, 1),
+            step_memory_mb=None if None in (self.peak_memory_mb, self.rss_before_mb) else round(self.peak_memory_mb - self.rss_before_mb, 1),
             warmup_s=round(self.warmup_s, 2),
         )
         return out
@@ -408,9 +410,9 @@ def bench(
     result["flops_per_step"] = flops
     result["gflops_per_image"] = round(flops / batch / 1e9, 3) if flops else None
 
-    start_rss = _current_rss_mb() if dev.type == "cpu" else None
     runners = [build_runner(model_args, v, mode, size, batch, dev, compile_backend) for v in chosen]
     measurements = [Measurement(v) for v in chosen]
+    start_rss = _current_rss_mb() if dev.type == "cpu" else None
     for runner, measurement in zip(runners, measurements):
         _warm_up(runner, dev, warmup, measurement)
     for _ in range(steps):  # rounds: one step of every variant each
@@ -420,13 +422,13 @@ def bench(
     if dev.type == "cuda":
         result["memory_method"] = "torch.cuda.max_memory_allocated during a step, less other variants' tensors, plus own weights, optimizer state and inputs"
     elif len(chosen) == 1:
-        measurements[0].peak_memory_mb = _peak_rss_mb()
-        result["memory_method"] = "peak resident set size of this process (VmHWM)"
-        result["rss_before_mb"] = round(start_rss, 1)
+        measurements[0].peak_memory_mb, measurements[0].rss_before_mb = _peak_rss_mb(), start_rss
+        result["memory_method"] = "peak resident set size of this process (VmHWM); step_memory_mb: above the resident set before the first step"
     elif isolate_memory:
         for measurement in measurements:
-            measurement.peak_memory_mb = _memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
-        result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (VmHWM)"
+            probe = _memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
+            measurement.peak_memory_mb, measurement.rss_before_mb = probe.get("peak_rss_mb"), probe.get("rss_before_mb")
+        result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (VmHWM); step_memory_mb: above its resident set before the first step"
     else:
         result["memory_method"] = "not measured per variant: CPU peak RSS is process-wide (see process_peak_rss_mb)"
     if dev.type == "cpu":
@@ -457,15 +459,15 @@ def memory_probe(model_args: dict[str, Any], variant: Variant, mode: str, size: 
     return {"peak_rss_mb": _peak_rss_mb(), "rss_before_mb": before}
 
 
-def _memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> Optional[float]:
+def _memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> dict[str, float]:
     request = json.dumps({"model_args": model_args, "variant": asdict(variant), "mode": mode, "size": size, "batch": batch, "compile_backend": compile_backend})
     code = "import json,sys; from segdil.bench import _probe_main; _probe_main(sys.argv[1])"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     proc = subprocess.run([sys.executable, "-c", code, request], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         warnings.warn(f"memory probe of {variant.name} failed: {proc.stderr.strip().splitlines()[-1:]}")
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+        return {}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _probe_main(request: str) -> None:
@@ -537,12 +539,13 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [head]
     if result.get("gflops_per_image"):
         lines.append(f"{result['gflops_per_image']:.2f} GFLOP per image per step")
-    lines.append(f"{'variant':<40} {'ms/step':>9} {'img/s':>9} {'TFLOP/s':>8} {'peak MB':>9} {'speedup':>8} {'warm-up s':>9}")
+    lines.append(f"{'variant':<40} {'ms/step':>9} {'img/s':>9} {'TFLOP/s':>8} {'peak MB':>9} {'step MB':>8} {'speedup':>8} {'warm-up s':>9}")
     for row in result["variants"]:
         tflops = f"{row['tflops']:.3f}" if row["tflops"] is not None else "-"
         memory = f"{row['peak_memory_mb']:.0f}" if row["peak_memory_mb"] is not None else "-"
+        step_memory = f"{row['step_memory_mb']:.0f}" if row["step_memory_mb"] is not None else "-"
         speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
-        lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {speedup:>8} {row['warmup_s']:>9.1f}")
+        lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {step_memory:>8} {speedup:>8} {row['warmup_s']:>9.1f}")
     if result.get("data"):
         lines.append(f"data loader: {result['data']['img_per_s']:.1f} img/s ({result['data']['num_workers']} workers, {result['data']['source']})")
     lines.append(f"memory: {result['memory_method']}")

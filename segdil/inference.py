@@ -36,8 +36,10 @@ def resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             raise SegdilError(f"device {name!r}: CUDA is not available here; use --device cpu or --device auto")
         device = torch.device(name)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SegdilError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present; use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            valid = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise SegdilError(f"device {name!r}: only {count} CUDA device(s) present; use {valid}")
         return device
     raise SegdilError(f"device {name!r}: unknown device; valid values are auto, cpu, cuda")
 

@@ -70,8 +70,10 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool)
             found.extend((p, p.parent.relative_to(item)) for p in files)
         else:
             raise SegdilError(f"{item}: input not found; give image files or folders")
-    unique = dict.fromkeys((p.resolve(), p, rel) for p, rel in found)
-    return [(p, rel) for _, p, rel in unique]
+    unique: dict[tuple[Path, Path], Path] = {}
+    for path, rel in found:  # the same file named twice (directly and through its folder) once
+        unique.setdefault((path.resolve(), rel), path)
+    return [(path, rel) for (_, rel), path in unique.items()]
 
 
 def plan_jobs(images: Sequence[tuple[Path, Path]], out: Path, overlay: bool, probs: bool) -> list[PredictJob]:

@@ -242,3 +242,11 @@ def test_help_states_the_overwrite_policy():
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "checked before any is written" in text and "--overwrite" in text and "exit code is then 1" in text
+
+
+def test_a_file_named_directly_and_through_its_folder_is_predicted_once(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    result = run(ckpt, photos / "astronaut.png", photos, photos / "." / "astronaut.png", "--out", out, "--ext", "png")
+    assert result.exit_code == 1, result.output  # the two broken .png files
+    assert "4 image(s) predicted" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "camera.png", "coins16.png", "logo.png"]

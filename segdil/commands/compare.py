@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import click
+
+
+def command_line(ctx: click.Context) -> list[str]:
+    """The command as typed when run from a shell; else (e.g. called from Python) an equivalent one."""
+    program = Path(sys.argv[0]).name
+    if program == "compare.py" or (program in ("segdil", "__main__.py") and sys.argv[1:2] == ["compare"]):
+        return list(sys.argv)
+    argv = ["segdil", "compare", *ctx.params["configs"]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value is None or value == param.default or value == ():
+            continue
+        for item in value if param.multiple else [value]:
+            argv += [param.opts[0], str(item)]
+    return argv
 
 
 @click.command("compare")
@@ -18,7 +35,8 @@ import click
 @click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>). Finished runs of the same config there are reused.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
-def command(configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None, overrides: tuple[str, ...], out: str | None, device: str | None) -> None:
+@click.pass_context
+def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None, overrides: tuple[str, ...], out: str | None, device: str | None) -> None:
     """Train CONFIGs (and/or a --preset) alike and report object IoU against object size.
 
     Every model gets the same data, augmentation, steps (or wall-clock budget), batch size and seeds
@@ -34,5 +52,5 @@ def command(configs: tuple[str, ...], preset: str | None, seeds: int, steps: int
     if not paths and not pools:
         raise click.UsageError("give config files, --preset small-objects, or --sweep-pools 1..5")
     out = out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, echo=click.echo)
+    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, argv=command_line(ctx), echo=click.echo)
     click.echo(f"report: {report}")

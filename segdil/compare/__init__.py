@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,11 +36,14 @@ def compare(
     from segdil.compare import report, run
     from segdil.compare.plots import model_colors  # noqa: F401  (fail early if matplotlib is missing)
     from segdil.errors import SegdilError
+    from segdil.train.main import pick_device
 
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
     environment = report.environment(argv)
+    started = time.perf_counter()
     entries = run.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
+    pick_device(entries[0].cfg.train.device)  # a missing GPU is an error now, not in the first run
     if match != "none":
         run.apply_match(entries, match, MATCH_TOLERANCE)
     out = Path(out)
@@ -56,10 +60,11 @@ def compare(
         "match_tolerance": MATCH_TOLERANCE,
         "sweep_pools": list(sweep_pools),
         "overrides": list(overrides),
-        "device": device or "auto",
+        "device": entries[0].cfg.train.device,
     }
     results = run.build_results(entries, records, settings=settings, environment=environment, tolerance=MATCH_TOLERANCE)
-    figures = draw_figures(results, entries, out, device or "auto")
+    figures = draw_figures(results, entries, out)
+    results["environment"]["duration_s"] = time.perf_counter() - started
     results["figures"] = {name: str(path.relative_to(out)) for name, path in figures.items()}
     tmp = out / ".results.json.tmp"
     tmp.write_text(json.dumps(results, indent=2, default=str))
@@ -67,13 +72,13 @@ def compare(
     return report.write_report(results, figures, out)
 
 
-def draw_figures(results: dict[str, Any], entries: list, out: Path, device: str) -> dict[str, Path]:
+def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str, Path]:
     """The size curves, the pooling sweep and the overlays, as PNGs under ``out/figures``."""
     from segdil.checkpoint import model_from_checkpoint
     from segdil.compare import plots
     from segdil.compare.run import run_dir
     from segdil.data import build_datasets
-    from segdil.inference import resolve_device
+    from segdil.train.main import pick_device
 
     folder = Path(out) / "figures"
     figures = {
@@ -89,13 +94,13 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path, device: str)
     below = float(cfg.eval.size_bins[0]) if cfg.eval.size_bins else cfg.eval.small_threshold
     background = cfg.eval.background_class
     crops = plots.choose_crops(val_ds, len(class_names), below, count=OVERLAY_CROPS, size=OVERLAY_SIZE, background_class=background)
-    torch_device = resolve_device(device)
+    torch_device = pick_device(cfg.train.device)
     for entry in entries:
         model = model_from_checkpoint(run_dir(out, entry.label, 0) / "last.pt", device=torch_device)
         plots.add_predictions(crops, val_ds, entry.label, model, cfg.data.mean, cfg.data.std, len(class_names), below, device=torch_device, background_class=background)
     first_run = next(r for r in results["runs"] if r["label"] == entries[0].label)
     colors = plots.palette(first_run.get("class_colors"), first_run.get("class_names") or class_names)
-    overlays = plots.plot_overlays(crops, [e.label for e in entries], colors, folder / "overlays.png", below, background)
+    overlays = plots.plot_overlays(crops, [e.label for e in entries], colors, folder / "overlays.png", below, background, class_names)
     if overlays is not None:
         figures["overlays"] = overlays
     results["overlay_crops"] = [{"index": c.index, "box": list(c.box), "tiny_objects": c.tiny, "found": c.found} for c in crops]

@@ -86,7 +86,7 @@ def _small_line(ax, results: dict[str, Any]) -> None:
     threshold = results.get("small_threshold")
     if threshold:
         ax.axvline(threshold, color="0.6", linestyle=":", linewidth=1)
-        ax.text(threshold, 1.01, f" small < {threshold:g} px", color="0.4", fontsize=8, va="bottom", ha="left", transform=ax.get_xaxis_transform())
+        ax.text(threshold, 0.99, f" small < {threshold:g} px", color="0.4", fontsize=8, va="top", ha="left", transform=ax.get_xaxis_transform())
 
 
 # --------------------------------------------------------------------------- size curves
@@ -282,9 +282,19 @@ def blend(image: np.ndarray, mask: np.ndarray, colors: np.ndarray, background_cl
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def plot_overlays(crops: list[OverlayCrop], labels: Sequence[str], colors: np.ndarray, path: Path, below: float, background_class: int | None = 0) -> Path | None:
-    """Rows: crops; columns: image, ground truth, then each model. None when there are no crops."""
+def plot_overlays(
+    crops: list[OverlayCrop],
+    labels: Sequence[str],
+    colors: np.ndarray,
+    path: Path,
+    below: float,
+    background_class: int | None = 0,
+    class_names: Sequence[str] | None = None,
+) -> Path | None:
+    """Rows: crops; columns: image, ground truth, then each model; a colour key of the classes below.
+    None when there are no crops."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     if not crops:
         return None
@@ -303,4 +313,7 @@ def plot_overlays(crops: list[OverlayCrop], labels: Sequence[str], colors: np.nd
             ax.set_xlabel(note, fontsize=8)
             if r == 0:
                 ax.set_title(title, fontsize=9)
+    if class_names:
+        handles = [Patch(color=colors[i] / 255.0, label=name) for i, name in enumerate(class_names) if i != background_class]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return save_figure(fig, path)

@@ -73,6 +73,13 @@ def fmt_stat(node: Any, digits: int = 3, seeds: int | None = None) -> str:
     return text
 
 
+def fmt_steps(node: Any) -> str:
+    """Steps per run: one number when every seed ran as many (always, unless ``--budget-s``)."""
+    if not isinstance(node, dict) or node.get("mean") is None:
+        return "–"
+    return f"{node['mean']:.0f}" if not node.get("std") else fmt_stat(node, 0)
+
+
 def fmt_count(value: float | int | None) -> str:
     if value is None:
         return "–"
@@ -214,7 +221,7 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
                 f"{m['gflops_per_mp']:.2f}",
                 fmt_stat(agg["img_per_s"], 1, seeds),
                 fmt_bytes(agg["peak_memory_bytes"], seeds),
-                fmt_stat(agg["step"], 0, seeds),
+                fmt_steps(agg["step"]),
                 *[fmt_stat(metrics.get(key), 3, seeds) for key in METRIC_COLUMNS.values()],
             ]
         )
@@ -226,8 +233,9 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
     if "cpu_rss_increase" in memory_kinds:
         memory_words.append(
             "on the CPU, how far the training process's peak resident set size rose during training above its size just before "
-            "(each run is a fresh process): model, optimizer state, activations and allocator caches, plus the in-memory dataset, "
-            "which is the same for every model; DataLoader worker processes are not counted"
+            "(each run is a fresh process, the libraries training needs already imported): model, gradients, optimizer state, activations, "
+            "allocator caches and data buffers, plus a few tens of MiB of first-use costs (code and buffers the first training and "
+            "validation steps touch) that every model pays; DataLoader worker processes are not counted"
         )
     small = results.get("small_threshold", 16)
     blocks.append(
@@ -338,7 +346,9 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
     load = machine.get("load_average")
     blocks.append(
         Para(
-            f"Run in `{env['cwd']}` on {env['date']}. Machine: {machine['cpu']}, {machine['cores']} cores"
+            f"Run in `{env['cwd']}`, started {env['date']}"
+            + (f"; the command took {env['duration_s'] / 60:.1f} min (runs it reused were not retrained)" if env.get("duration_s") is not None else "")
+            + f". Machine: {machine['cpu']}, {machine['cores']} cores"
             + (f", GPU {machine['gpu']} (×{machine['gpu_count']})" if machine.get("gpu") else ", no GPU")
             + f", {machine['platform']}"
             + (f"; load average {load[0]:g} / {load[1]:g} / {load[2]:g} at the start (timings are from a shared machine when it is above 0)" if load else "")

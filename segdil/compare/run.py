@@ -170,11 +170,24 @@ def differing_settings(entries: list[ModelEntry]) -> dict[str, dict[str, Any]]:
     return {k: {label: f.get(k) for label, f in flat.items()} for k in keys if len({json.dumps(f.get(k), default=str) for f in flat.values()}) > 1}
 
 
+def data_num_classes(cfg: Config) -> int:
+    """How many classes the configured data has (read from its ``classes`` file, or the synthetic benchmark's)."""
+    if cfg.data.root is None:
+        from segdil.data.synth import synth_class_names
+
+        return len(synth_class_names(cfg.data.synth))
+    from segdil.data.folder import read_classes
+
+    return len(read_classes(cfg.data.root).names)
+
+
 def apply_match(entries: list[ModelEntry], kind: CostKind, tolerance: float = 0.1) -> None:
     """Scale the widths of every model to the cost of the first (see ``segdil.compare.matching``)."""
-    matches = match_models([e.cfg.model for e in entries], kind, tolerance=tolerance)
+    num_classes = data_num_classes(entries[0].cfg)
+    matches = match_models([{**e.cfg.model, "num_classes": num_classes} for e in entries], kind, tolerance=tolerance)
     for entry, match in zip(entries, matches):
-        entry.cfg.model = validate_model_section(match.model)
+        scaled = {k: v for k, v in match.model.items() if k != "num_classes" or "num_classes" in entry.cfg.model}
+        entry.cfg.model = validate_model_section(scaled)
         entry.match = match
 
 
@@ -232,6 +245,8 @@ def warm_imports(cfg: Config) -> None:
 
     import torch
 
+    import segmentation_models_pytorch  # noqa: F401  (the training loss imports it)
+
     import segdil.data
     import segdil.data.loader
     import segdil.data.transforms
@@ -239,6 +254,10 @@ def warm_imports(cfg: Config) -> None:
     import segdil.train.validate  # noqa: F401
     from segdil.models import create_model
 
+    try:
+        import torch.utils.tensorboard  # noqa: F401  (the run logger writes TensorBoard scalars when it can)
+    except ImportError:
+        pass
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo
     # start autograd's engine and the convolution libraries on a toy layer (their one-time cost is no model's)
     toy = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
@@ -266,7 +285,7 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     reset = reset_peak_rss()
     rss_before, peak_before = rss_bytes(), peak_rss_bytes()
-    result = train(cfg, work_dir=str(work_dir), quiet=True)
+    result = train(cfg, work_dir=str(work_dir), quiet=False)
     peak_after = peak_rss_bytes()
     baseline = rss_before if reset and rss_before is not None else peak_before
     memory: dict[str, Any] = {
@@ -351,8 +370,10 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
             else:
                 if state == "partial":
                     shutil.rmtree(work_dir)  # an unfinished run of this very config: start it afresh
+                log = work_dir.parent / f"seed{seed}.log"
+                echo(f"[{done}/{total}] {entry.label} seed {seed}: training (progress in {log})")
                 started = time.perf_counter()
-                record = train_isolated(cfg, work_dir, work_dir.parent / f"seed{seed}.log")
+                record = train_isolated(cfg, work_dir, log)
                 m = record["metrics"]
                 echo(
                     f"[{done}/{total}] {entry.label} seed {seed}: mIoU {_fmt(m.get('mIoU'))}, small-object IoU "

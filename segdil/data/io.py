@@ -1,0 +1,166 @@
+"""Reading images and masks, writing palette masks.
+
+Images always come back as uint8 H x W x 3 RGB:
+    grayscale (L, 1-bit)       copied to the three channels
+    RGBA, LA                   alpha dropped (no compositing)
+    palette (P)                expanded through its palette
+    16-bit (gray or colour)    the high byte is kept, i.e. value // 256, so 0-65535 maps to 0-255
+    CMYK, YCbCr, ...           converted by Pillow
+Masks come back as uint8 H x W class indices: single-channel PNGs, palette PNGs read as their
+indices (not colours), 16-bit PNGs whose values fit in 0-255. An RGB mask is an error.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from segdil.errors import SegdilError
+
+IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = None  # large aerial/microscopy tiles are normal here
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode ``path`` so that truncated files fail here, not later."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SegdilError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise SegdilError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if not data:
+        raise SegdilError(f"{path}: empty file, not an image; remove it or replace it with a valid {what}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.open(io.BytesIO(data)).verify()  # PNG: chunk CRCs and the end marker
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except UnidentifiedImageError:
+        raise SegdilError(f"{path}: not an image file (unknown format); remove it or convert it to PNG") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise SegdilError(f"{path}: unreadable or truncated {what} ({reason}); re-export or remove it") from None
+    return image
+
+
+def _as_uint8_from_wide(array: np.ndarray) -> np.ndarray:
+    """16-bit (or wider integer) values -> uint8 by keeping the high byte of 0-65535."""
+    return (np.clip(array, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read any supported image as uint8 H x W x 3 RGB (see the module docstring for conversions)."""
+    path = Path(path)
+    image = _open(path, "image")
+    mode = image.mode
+    if mode in ("RGB", "L"):
+        array = np.array(image)
+    elif mode.startswith("I;16") or mode == "I":
+        array = _as_uint8_from_wide(np.asarray(image))
+    elif mode == "F":
+        array = np.asarray(image, dtype=np.float32)
+        scale = 255.0 if float(np.nanmax(array, initial=0.0)) <= 1.0 else 1.0
+        array = np.clip(np.nan_to_num(array) * scale, 0, 255).round().astype(np.uint8)
+    elif mode in ("1", "LA", "La"):
+        array = np.array(image.convert("L"))
+    else:  # RGBA, RGBa, P, PA, CMYK, YCbCr, LAB, HSV, ...
+        array = np.array(image.convert("RGB"))
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise SegdilError(f"{path}: unsupported image layout (mode {mode}, shape {array.shape}); convert it to 8-bit RGB PNG")
+    return np.ascontiguousarray(array)
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Read a class-index mask as uint8 H x W; palette PNGs give their indices, RGB masks raise."""
+    path = Path(path)
+    image = _open(path, "mask")
+    mode = image.mode
+    if mode in ("L", "P"):
+        array = np.array(image)
+    elif mode == "1":
+        array = np.array(image).astype(np.uint8)
+    elif mode.startswith("I;16") or mode == "I":
+        array = np.array(image)
+        top = int(array.max(initial=0))
+        if top > 255 or int(array.min(initial=0)) < 0:
+            raise SegdilError(f"{path}: 16-bit mask with values up to {top}; class indices must fit 0-255 (255 = ignore), save it as an 8-bit PNG")
+        array = array.astype(np.uint8)
+    elif mode in ("RGB", "RGBA", "PA", "LA", "CMYK", "YCbCr"):
+        raise SegdilError(
+            f"{path}: RGB mask (mode {mode}); a mask must hold one class index per pixel: save it as a single-channel "
+            "or palette PNG (map each colour to its class index, in the order of classes.yaml)"
+        )
+    else:
+        raise SegdilError(f"{path}: unsupported mask mode {mode}; save it as an 8-bit single-channel or palette PNG")
+    return np.ascontiguousarray(array)
+
+
+def default_palette(n: int = 256) -> list[tuple[int, int, int]]:
+    """The PASCAL VOC colour map: distinct colours for small indices, same as most tools show."""
+    palette = []
+    for index in range(n):
+        r = g = b = 0
+        c = index
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette.append((r, g, b))
+    return palette
+
+
+def save_mask(path: str | Path, mask: np.ndarray, palette: Sequence[Sequence[int]] | None = None) -> None:
+    """Write ``mask`` (uint8 H x W class indices) as a palette PNG, atomically (temporary file, rename).
+
+    ``palette`` lists RGB colours by class index; missing entries use the VOC colour map.
+    """
+    path = Path(path)
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"save_mask: expected an H x W array, got shape {mask.shape}")
+    if mask.dtype != np.uint8:
+        if mask.size and (int(mask.min()) < 0 or int(mask.max()) > 255):
+            raise ValueError("save_mask: values must fit 0-255")
+        mask = mask.astype(np.uint8)
+    colours = default_palette(256)
+    for index, colour in enumerate(list(palette or [])[:256]):
+        colours[index] = tuple(int(v) for v in colour[:3])
+    image = Image.fromarray(np.ascontiguousarray(mask))  # mode L; putpalette turns it into P, values kept
+    image.putpalette([v for colour in colours for v in colour])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 H x W x 3 RGB array as PNG, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

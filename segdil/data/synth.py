@@ -1,0 +1,418 @@
+"""The synthetic small-object benchmark: object size is the controlled variable.
+
+Each image holds foreground objects whose size s = sqrt(area) is drawn log-uniformly from
+``[min_object, max_object]`` over a textured background cluttered with distractors:
+
+    class      colour (the cue at 2-4 px)   shape and texture (the cue at larger sizes)
+    disc       red                          ellipse, darker towards the rim
+    square     green                        rotated rectangle with stripes 2 px wide
+    triangle   blue                         rotated equilateral triangle, flat colour
+    line       yellow                       straight line 1-3 px wide (``thin_lines``)
+
+Distractors are not objects: grey or washed-out shapes and lines of any hue, and cyan or magenta
+shapes (hues far from every class). Objects may touch and overlap (later ones occlude earlier
+ones); then the image is blurred and noised. A line is at most 0.9 x the image size long, so line
+sizes are drawn up to ``sqrt(3 * 0.9 * size)`` at most. Every sample is a pure function of
+(seed, split, index), so the benchmark is generated on the fly and never stored unless asked.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import Dataset
+
+from segdil.config import SynthConfig
+from segdil.data.io import save_image, save_mask
+from segdil.errors import SegdilError
+
+SYNTH_CLASSES: tuple[str, ...] = ("background", "disc", "square", "triangle", "line")
+SYNTH_COLORS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (230, 40, 40), (40, 190, 60), (50, 90, 235), (235, 210, 30))
+SPLITS = ("train", "val")
+
+_HUES = {1: 0.0, 2: 125 / 360, 3: 225 / 360, 4: 55 / 360}
+_HUE_JITTER = 8 / 360
+_DISTRACTOR_HUES = (180 / 360, 300 / 360)
+_TOUCH_PROB = 0.3
+_LINE_MAX_FRACTION = 0.9
+_LINE_CLASS = SYNTH_CLASSES.index("line")
+
+
+def synth_class_names(cfg: SynthConfig) -> list[str]:
+    """Class names of the benchmark as configured (``line`` only with ``thin_lines``)."""
+    return list(SYNTH_CLASSES) if cfg.thin_lines else [n for n in SYNTH_CLASSES if n != "line"]
+
+
+def validate_synth_config(cfg: SynthConfig) -> None:
+    """One-line errors for settings the generator cannot honour."""
+    if cfg.size < 8:
+        raise SegdilError(f"data.synth.size: {cfg.size} is too small; use at least 8 pixels")
+    if not 1.0 <= cfg.min_object <= cfg.max_object:
+        raise SegdilError(f"data.synth.min_object/max_object: need 1 <= min_object <= max_object, got {cfg.min_object}, {cfg.max_object}")
+    if cfg.max_object > cfg.size * 0.7:
+        raise SegdilError(f"data.synth.max_object: {cfg.max_object} does not fit a {cfg.size}px image; use at most {cfg.size * 0.7:g} or a larger size")
+    if len(cfg.objects_per_image) != 2 or not 0 <= cfg.objects_per_image[0] <= cfg.objects_per_image[1]:
+        raise SegdilError(f"data.synth.objects_per_image: expected [min, max] with 0 <= min <= max, got {cfg.objects_per_image}")
+    if cfg.n_train < 0 or cfg.n_val < 0:
+        raise SegdilError(f"data.synth.n_train/n_val: counts cannot be negative, got {cfg.n_train}, {cfg.n_val}")
+
+
+def _rng(seed: int, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed % 2**63, zlib.crc32(split.encode()), index])
+
+
+def _rgb(h: float, s: float, v: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- shapes
+# Each shape returns (y0, x0, inside, shade) over its bounding box clipped to the image, or None.
+# Pixel (i, j) has its centre at (y=i, x=j); coverage is exact at pixel centres, so the expected
+# area of a shape drawn at size s is s * s.
+
+
+def _window(cy: float, cx: float, radius: float, height: int, width: int):
+    y0, y1 = max(0, math.floor(cy - radius)), min(height, math.ceil(cy + radius) + 1)
+    x0, x1 = max(0, math.floor(cx - radius)), min(width, math.ceil(cx + radius) + 1)
+    if y0 >= y1 or x0 >= x1:
+        return None
+    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
+    return y0, x0, dy, dx
+
+
+def _rotate(dy: np.ndarray, dx: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
+    return dx * c + dy * s, dy * c - dx * s
+
+
+def _disc(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
+    aspect = rng.uniform(1.0, 1.6)
+    r = size / math.sqrt(math.pi)
+    a, b = r * math.sqrt(aspect), r / math.sqrt(aspect)
+    angle = rng.uniform(0, math.pi)
+    win = _window(cy, cx, a, *shape)
+    if win is None:
+        return None
+    y0, x0, dy, dx = win
+    u, v = _rotate(dy, dx, angle)
+    d = (u / a) ** 2 + (v / b) ** 2
+    return y0, x0, d <= 1.0, 1.0 - 0.45 * np.minimum(d, 1.0)
+
+
+def _square(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
+    aspect = rng.uniform(1.0, 1.5)
+    w, h = size * math.sqrt(aspect), size / math.sqrt(aspect)
+    angle = rng.uniform(0, math.pi)
+    win = _window(cy, cx, math.hypot(w, h) / 2, *shape)
+    if win is None:
+        return None
+    y0, x0, dy, dx = win
+    u, v = _rotate(dy, dx, angle)
+    inside = (np.abs(u) <= w / 2) & (np.abs(v) <= h / 2)
+    stripes = (np.floor((u + w / 2) / 2.0) % 2).astype(np.float32)
+    return y0, x0, inside, 0.65 + 0.35 * np.broadcast_to(stripes, inside.shape)
+
+
+def _triangle(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
+    circumradius = size * math.sqrt(4 / math.sqrt(3)) / math.sqrt(3)
+    angle = rng.uniform(0, 2 * math.pi)
+    win = _window(cy, cx, circumradius, *shape)
+    if win is None:
+        return None
+    y0, x0, dy, dx = win
+    inside = np.ones(np.broadcast_shapes(dy.shape, dx.shape), dtype=bool)
+    for k in range(3):
+        phi = angle + k * 2 * math.pi / 3
+        inside &= dx * np.float32(math.cos(phi)) + dy * np.float32(math.sin(phi)) <= circumradius / 2
+    return y0, x0, inside, None
+
+
+def _line_geometry(rng: np.random.Generator, size: float, image_size: int) -> tuple[float, float]:
+    """Width 1-3 px and length with width * length = size**2, at least 3 widths long."""
+    max_width = max(1, min(3, int(size / math.sqrt(3))))
+    width = float(rng.integers(1, max_width + 1))
+    return width, min(size * size / width, _LINE_MAX_FRACTION * image_size)
+
+
+def _line(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
+    width, length = _line_geometry(rng, size, min(shape))
+    angle = rng.uniform(0, math.pi)
+    win = _window(cy, cx, length / 2 + width / 2, *shape)
+    if win is None:
+        return None
+    y0, x0, dy, dx = win
+    u, v = _rotate(dy, dx, angle)
+    along = u - np.clip(u, -length / 2, length / 2)
+    return y0, x0, along**2 + v**2 <= (width / 2) ** 2, None
+
+
+_SHAPES: dict[int, Callable] = {1: _disc, 2: _square, 3: _triangle, 4: _line}
+
+
+def _extent(class_id: int, size: float) -> float:
+    """Half-extent used to keep a shape inside the image."""
+    if class_id == _LINE_CLASS:
+        return 0.0  # lines may run off the edge; their centre stays inside
+    return 0.75 * size  # covers the most elongated ellipse, rectangle and triangle at any rotation
+
+
+def _max_line_size(cfg: SynthConfig) -> float:
+    return max(cfg.min_object, min(cfg.max_object, math.sqrt(3 * _LINE_MAX_FRACTION * cfg.size)))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A low-saturation base colour with coarse luminance blotches, a faint tint and fine grain."""
+    base = _rgb(rng.random(), rng.uniform(0.0, 0.15), rng.uniform(0.25, 0.7))
+    coarse = int(rng.integers(3, 9))
+    blotches = rng.uniform(0.15, 0.35) * (rng.random((coarse, coarse, 1), dtype=np.float32) - 0.5)
+    tint = 0.06 * (rng.random((coarse, coarse, 3), dtype=np.float32) - 0.5)
+    low = np.repeat(blotches, 3, axis=2) + tint + base  # resizing is linear: mix at low resolution
+    fine = int(rng.integers(size // 6, size // 3 + 1))
+    grain = rng.uniform(0.03, 0.12) * (rng.random((fine, fine, 1), dtype=np.float32) - 0.5)
+    return cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC) + cv2.resize(np.repeat(grain, 3, axis=2), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def _paint(image: np.ndarray, drawn, colour: np.ndarray) -> None:
+    y0, x0, inside, shade = drawn
+    h, w = inside.shape
+    region = image[y0 : y0 + h, x0 : x0 + w]
+    if shade is None:
+        region[inside] = colour
+    else:
+        region[inside] = shade[inside][:, None] * colour[None, :]
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high)))) if high > low else float(low)
+
+
+def _draw_distractors(rng: np.random.Generator, image: np.ndarray, cfg: SynthConfig) -> None:
+    low, high = cfg.objects_per_image
+    shape = image.shape[:2]
+    for _ in range(int(rng.integers(max(1, low // 2), max(2, high) + 1))):
+        kind = int(rng.integers(1, 5))
+        size = _log_uniform(rng, cfg.min_object, _max_line_size(cfg) if kind == _LINE_CLASS else cfg.max_object)
+        cy, cx = rng.uniform(0, cfg.size, size=2)
+        if rng.random() < 0.6:  # grey or washed out, any hue
+            colour = _rgb(rng.random(), rng.uniform(0.0, 0.12), rng.uniform(0.1, 0.95))
+        else:  # a hue far from every class
+            hue = _DISTRACTOR_HUES[int(rng.integers(0, 2))] + rng.uniform(-10, 10) / 360
+            colour = _rgb(hue, rng.uniform(0.25, 0.7), rng.uniform(0.4, 0.9))
+        drawn = _SHAPES[kind](rng, cy, cx, size, shape)
+        if drawn is not None:
+            _paint(image, drawn, colour)
+
+
+def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """One image (uint8 HxWx3), its mask (uint8 HxW) and its objects; a pure function of (seed, split, index).
+
+    Each object is ``{"class", "class_id", "bbox": [x, y, w, h], "area"}`` measured on the mask
+    (visible pixels after occlusion); fully occluded objects are left out.
+    """
+    rng = _rng(cfg.seed, split, index)
+    size = cfg.size
+    shape = (size, size)
+    n_classes = len(synth_class_names(cfg)) - 1
+    image = _background(rng, size)
+    _draw_distractors(rng, image, cfg)
+
+    instances = np.zeros(shape, dtype=np.int16)
+    classes = [0]
+    boxes = [None]
+    low, high = cfg.objects_per_image
+    previous: Optional[tuple[float, float, float]] = None
+    for _ in range(int(rng.integers(low, high + 1))):
+        class_id = int(rng.integers(1, n_classes + 1))
+        top = _max_line_size(cfg) if class_id == _LINE_CLASS else cfg.max_object
+        obj_size = _log_uniform(rng, cfg.min_object, top)
+        margin = min(_extent(class_id, obj_size), size / 2)
+        if previous is not None and rng.random() < _TOUCH_PROB:  # touch or overlap the previous object
+            py, px, pr = previous
+            direction = rng.uniform(0, 2 * math.pi)
+            distance = (pr + margin) * rng.uniform(0.6, 1.05)
+            cy, cx = py + distance * math.sin(direction), px + distance * math.cos(direction)
+        else:
+            cy, cx = rng.uniform(margin, size - margin, size=2)
+        cy, cx = min(max(cy, margin), size - margin), min(max(cx, margin), size - margin)
+        hue = _HUES[class_id] + rng.uniform(-_HUE_JITTER, _HUE_JITTER)
+        colour = _rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
+        drawn = _SHAPES[class_id](rng, cy, cx, obj_size, shape)
+        if drawn is None or not drawn[2].any():
+            continue
+        _paint(image, drawn, colour)
+        y0, x0, inside, _ = drawn
+        instance_id = len(classes)
+        instances[y0 : y0 + inside.shape[0], x0 : x0 + inside.shape[1]][inside] = instance_id
+        classes.append(class_id)
+        boxes.append((y0, x0, inside.shape[0], inside.shape[1]))
+        previous = (cy, cx, max(margin, obj_size / 2))
+
+    sigma = rng.uniform(0.3, 0.9)
+    image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    noise_std = rng.uniform(0.01, 0.04)
+    image += np.float32(noise_std * math.sqrt(12.0)) * (rng.random(image.shape, dtype=np.float32) - np.float32(0.5))  # uniform, std noise_std
+    image_u8 = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    mask = np.asarray(classes, dtype=np.uint8)[instances]
+
+    names = synth_class_names(cfg)
+    objects = []
+    areas = np.bincount(instances.ravel(), minlength=len(classes)).tolist()
+    for instance_id in range(1, len(classes)):
+        area = areas[instance_id]
+        if area == 0:
+            continue
+        y0, x0, h, w = boxes[instance_id]
+        visible = instances[y0 : y0 + h, x0 : x0 + w] == instance_id
+        rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
+        bbox = [x0 + int(cols[0]), y0 + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+        objects.append({"class": names[classes[instance_id]], "class_id": classes[instance_id], "bbox": bbox, "area": area})
+    return image_u8, mask, objects
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class SyntheticSegmentation(Dataset):
+    """The benchmark in memory: item ``k`` is sample ``k % len`` augmented with randomness from (seed, k).
+
+    Items are ``(image FloatTensor[3,H,W] normalised, mask LongTensor[H,W], 255 = ignore)``.
+    ``seed`` (augmentation) defaults to ``cfg.seed``.
+    """
+
+    def __init__(
+        self,
+        split: str,
+        cfg: SynthConfig,
+        transform: Optional[Callable] = None,
+        *,
+        mean: Sequence[float] = (0.485, 0.456, 0.406),
+        std: Sequence[float] = (0.229, 0.224, 0.225),
+        seed: Optional[int] = None,
+    ):
+        if split not in SPLITS:
+            raise SegdilError(f"synthetic split {split!r}: unknown; the synthetic benchmark has splits {', '.join(SPLITS)}")
+        validate_synth_config(cfg)
+        self.split = split
+        self.cfg = cfg
+        self.transform = transform
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.seed = cfg.seed if seed is None else seed
+        self.class_names = synth_class_names(cfg)
+        self.length = cfg.n_train if split == "train" else cfg.n_val
+
+    def __len__(self) -> int:
+        return self.length
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sample ``index`` before augmentation: (uint8 HxWx3, uint8 HxW)."""
+        image, mask, _ = generate_sample(self.cfg, self.split, index)
+        return image, mask
+
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from segdil.data.transforms import apply_transform, mask_to_tensor, to_tensor
+
+        if self.length == 0:
+            raise IndexError("empty synthetic split")
+        image, mask = self.load(int(key) % self.length)
+        image, mask = apply_transform(self.transform, image, mask, self.seed, int(key))
+        return to_tensor(image, self.mean, self.std), mask_to_tensor(mask)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _preview(cfg: SynthConfig, count: int = 8) -> np.ndarray:
+    """Images over their colour-coded masks, side by side."""
+    gap, scale = 2, 2 if cfg.size <= 128 else 1
+    palette = np.array(SYNTH_COLORS + ((255, 255, 255),) * (256 - len(SYNTH_COLORS)), dtype=np.uint8)
+    tiles = []
+    for index in range(min(count, cfg.n_train)):
+        image, mask, _ = generate_sample(cfg, "train", index)
+        tiles.append((image, palette[mask]))
+    if not tiles:
+        return np.zeros((cfg.size, cfg.size, 3), dtype=np.uint8)
+    step = cfg.size * scale + gap
+    grid = np.full((2 * step + gap, len(tiles) * step + gap, 3), 255, dtype=np.uint8)
+    for column, (image, colours) in enumerate(tiles):
+        for row, tile in enumerate((image, colours)):
+            big = np.repeat(np.repeat(tile, scale, axis=0), scale, axis=1)
+            y, x = gap + row * step, gap + column * step
+            grid[y : y + big.shape[0], x : x + big.shape[1]] = big
+    return grid
+
+
+def _objects_json(names: list[str], cfg: SynthConfig, objects: dict[str, dict[str, list]]) -> str:
+    """objects.json with one line per image: ``objects[split][stem] = [{class, class_id, bbox, area}, ...]``."""
+    lines = ["{", f' "classes": {json.dumps(names)},', f' "config": {json.dumps(dataclasses.asdict(cfg))},', ' "bbox_format": "x, y, width, height",', ' "objects": {']
+    for s, (split, images) in enumerate(objects.items()):
+        lines.append(f"  {json.dumps(split)}: {{")
+        for i, (stem, found) in enumerate(images.items()):
+            lines.append(f"   {json.dumps(stem)}: {json.dumps(found)}" + ("," if i < len(images) - 1 else ""))
+        lines.append("  }" + ("," if s < len(objects) - 1 else ""))
+    return "\n".join(lines + [" }", "}", ""])
+
+
+def write_synthetic(out_dir: str | Path, cfg: SynthConfig, *, overwrite: bool = False, progress: Optional[Callable[[int], None]] = None) -> Path:
+    """Write the benchmark in the folder format plus ``objects.json`` and ``preview.png``.
+
+    Everything is written to a temporary folder beside ``out_dir`` and renamed into place at the
+    end, so an interrupted run leaves nothing half-written. The same config gives identical bytes.
+    """
+    validate_synth_config(cfg)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise SegdilError(f"{out_dir}: already exists and is not empty; choose a new folder or pass --overwrite")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        names = synth_class_names(cfg)
+        colours = [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in names]
+        classes_yaml = {"classes": names, "colors": colours, "reduce_zero_label": False}
+        (tmp / "classes.yaml").write_text(yaml.safe_dump(classes_yaml, default_flow_style=None, sort_keys=False))
+        objects: dict[str, dict[str, list]] = {}
+        done = 0
+        for split, count in (("train", cfg.n_train), ("val", cfg.n_val)):
+            objects[split] = {}
+            (tmp / split / "images").mkdir(parents=True)
+            (tmp / split / "masks").mkdir(parents=True)
+            for index in range(count):
+                image, mask, found = generate_sample(cfg, split, index)
+                stem = f"{index:05d}"
+                save_image(tmp / split / "images" / f"{stem}.png", image)
+                save_mask(tmp / split / "masks" / f"{stem}.png", mask, colours)
+                objects[split][stem] = found
+                done += 1
+                if progress is not None:
+                    progress(done)
+        (tmp / "objects.json").write_text(_objects_json(names, cfg, objects))
+        save_image(tmp / "preview.png", _preview(cfg))
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            if old.exists():
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

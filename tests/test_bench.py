@@ -1,0 +1,138 @@
+"""``segdil bench``: the figures it returns are consistent; no timing is asserted."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from segdil.bench import TRAIN_MATRIX, Variant, bench, bench_loader, conv_ceiling, count_step_flops, matrix_variants
+from segdil.cli import cli
+from segdil.config import DataConfig
+from segdil.errors import SegdilError
+from segdil.models import count_flops, create_model
+
+TINY = {"name": "hdc", "widths": [8], "rates": [1, 2, 5], "blocks": 2, "num_classes": 3}
+TINY_SET = ["--set", "model.widths=[8]", "--set", "model.blocks=2"]
+FAST = dict(size=32, batch=2, steps=2, warmup=1, device="cpu")
+
+
+def test_single_variant_fields_are_consistent():
+    result = bench(TINY, variants=["channels_last+amp"], **FAST)
+    assert result["mode"] == "train" and result["device"] == "cpu" and result["threads"] >= 1
+    (row,) = result["variants"]
+    assert row["name"] == "channels_last+amp" and row["channels_last"] and row["amp"] and not row["compile"]
+    assert "speedup" not in row
+    assert 0 < row["ms_min"] <= row["ms_per_step"] <= row["ms_max"]
+    assert row["img_per_s"] == pytest.approx(2 / (row["ms_per_step"] / 1e3), rel=1e-3)
+    assert row["tflops"] == pytest.approx(result["flops_per_step"] / (row["ms_per_step"] / 1e3) / 1e12, rel=1e-2, abs=1e-4)
+    assert row["peak_memory_mb"] > 0 and row["step_memory_mb"] is not None
+
+
+def test_flops_match_the_model_counter_and_training_costs_about_three_forwards():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        per_image = count_flops(create_model(**TINY), 32, 32)
+    infer = count_step_flops(TINY, "infer", 32, 2)
+    train = count_step_flops(TINY, "train", 32, 2)
+    assert infer == 2 * per_image
+    assert 2 * infer < train <= 3 * infer  # backward: input and weight gradients, none for the image
+    assert count_step_flops({**TINY, "memory_saver": "checkpoint"}, "train", 32, 2) == train  # recomputation not counted
+
+
+def test_matrix_lists_every_variant_with_speedup_over_the_naive_baseline():
+    names = matrix_variants("train", "hdc")
+    assert names == list(TRAIN_MATRIX)
+    result = bench(TINY, variants=names, compile_backend="aot_eager", isolate_memory=False, **FAST)
+    rows = result["variants"]
+    assert [r["name"] for r in rows] == names
+    assert rows[0]["name"] == "naive" and rows[0]["speedup"] == 1.0
+    for row in rows:
+        assert row["speedup"] == pytest.approx(rows[0]["ms_per_step"] / row["ms_per_step"], rel=1e-2)
+        assert row["ms_per_step"] > 0 and row["img_per_s"] > 0
+    assert rows[-1]["compile"] and rows[-1]["memory_saver"]
+    assert result["process_peak_rss_mb"] > 0
+
+
+def test_inference_matrix_with_folding_and_isolated_memory():
+    result = bench(TINY, mode="infer", variants=["naive", "fuse", "channels_last+amp+fuse"], isolate_memory=True, **FAST)
+    assert [r["speedup"] for r in result["variants"]][0] == 1.0
+    for row in result["variants"]:
+        assert row["peak_memory_mb"] > 0 and row["step_memory_mb"] is not None
+    assert "fresh process" in result["memory_method"]
+
+
+def test_matrix_variants_skip_the_memory_saver_for_other_models():
+    assert not any("memory_saver" in n for n in matrix_variants("train", "fcn"))
+    assert "fuse" in matrix_variants("infer", "fcn") and "fuse" not in matrix_variants("train", "fcn")
+
+
+def test_variant_names_round_trip_and_bad_ones_fail():
+    for name in TRAIN_MATRIX:
+        assert Variant.parse(name).name == name
+    assert Variant.parse("amp+channels_last").name == "channels_last+amp"
+    with pytest.raises(SegdilError, match="unknown switch"):
+        Variant.parse("channels_last+turbo")
+
+
+def test_user_errors():
+    with pytest.raises(SegdilError, match="memory saver"):
+        bench({"name": "fcn", "pools": 2, "width": 8}, variants=["memory_saver"], **FAST)
+    with pytest.raises(SegdilError, match="inference only"):
+        bench(TINY, variants=["fuse"], **FAST)
+    with pytest.raises(SegdilError, match="at least 1"):
+        bench(TINY, size=0, batch=2, device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SegdilError, match="CUDA is not available"):
+            bench(TINY, size=32, batch=2, device="cuda")
+
+
+def test_data_loader_throughput():
+    out = bench_loader(DataConfig(num_workers=0), size=32, batch=2, batches=2)
+    assert out["img_per_s"] > 0 and out["batches"] == 2
+
+
+def test_conv_ceiling_rows():
+    result = conv_ceiling(channels=4, size=16, batch=1, dilations=(1, 2), device="cpu", dtype=torch.float32, steps=1, warmup=0)
+    assert [(r["dilation"], r["pass"]) for r in result["rows"]] == [(1, "forward"), (1, "forward+backward"), (2, "forward"), (2, "forward+backward")]
+    assert all(r["ms"] > 0 and r["tflops"] > 0 for r in result["rows"])
+
+
+def test_cli_matrix_json_puts_the_naive_baseline_first(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", "hdc", "--size", "32", "--batch", "2", "--steps", "1", "--warmup", "1", "--device", "cpu", *TINY_SET]
+    result = CliRunner().invoke(cli, [*args, "--matrix", "--variants", "channels_last,amp", "--no-isolate-memory", "--no-data", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [v["name"] for v in data["variants"]] == ["naive", "channels_last", "amp"]
+    assert data["variants"][0]["speedup"] == 1.0 and all("speedup" in v for v in data["variants"])
+    assert "speedup" in result.output and "naive" in result.output
+
+
+def test_cli_single_run_from_a_config_file_with_data(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model:\n  name: hdc\n  widths: [8]\n  blocks: 2\ndata:\n  num_workers: 0\n")
+    out = tmp_path / "one.json"
+    result = CliRunner().invoke(cli, ["bench", "--model", str(config), "--size", "32", "--batch", "2", "--steps", "1", "--warmup", "0", "--device", "cpu", "--infer", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    (row,) = data["variants"]
+    assert row["fuse"] and row["channels_last"]  # the inference defaults
+    assert data["data"]["img_per_s"] > 0 and data["model"]["widths"] == [8]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nosuchnet"], "neither a config file nor a model name"),
+        (["--model", "fcn", "--memory-saver", "--set", "model.width=8"], "only hdc"),
+        (["--model", "hdc", "--fuse", *TINY_SET], "inference only"),
+        (["--model", "hdc", "--variants", "amp", *TINY_SET], "only with --matrix"),
+        (["--model", "hdc", "--matrix", "--variants", "naive,turbo", *TINY_SET], "unknown switch"),
+    ],
+)
+def test_cli_errors_exit_2(args, message):
+    result = CliRunner().invoke(cli, ["bench", *args, "--size", "16", "--batch", "1", "--device", "cpu", "--no-data"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
