@@ -75,6 +75,8 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
         assert row[5] == "3"
         assert re.fullmatch(r"\d+\.\d{3}", row[headers.index("mIoU")]), row
         assert re.fullmatch(r"\d+ MiB", row[headers.index("peak memory")]), row
+    class_headers, class_rows = _table(markdown, "model | background")
+    assert class_headers == ["model", "background", "disc", "square", "triangle", "line"] and len(class_rows) == len(labels)
     sweep_headers, sweep_rows = _table(markdown, "model | P")
     assert [(r[0], r[1], r[2]) for r in sweep_rows] == [("fcn-pool1", "1", "2"), ("fcn-pool2", "2", "4")]
     assert "segdil" in markdown and "torch" in markdown and "--sweep-pools 1..2" in markdown
@@ -222,19 +224,20 @@ def _fake_results(tmp_path: Path) -> dict:
     def metrics(base):
         return {
             "mIoU": stat(base, 0.01),
+            "per_class_iou": [stat(0.9, 0.01), None],
             "small_object_iou": stat(base - 0.1, 0.02, n=2),
             "iIoU": None,
             "bins": {b: {"count": stat(10, 0.0), "iou": stat(base * (i + 1) / 5, 0.05), "recall": stat(base * i / 5, 0.05)} for i, b in enumerate(bins)},
         }
 
     labels = ["hdc", "fcn-pool1", "fcn-pool3"]
-    run = {"memory": {"kind": "cpu_rss_increase", "peak_bytes": 3 * 2**20}, "device": "cpu", "device_name": "cpu", "torch_threads": 1, "step": 10, "train_s": 1.0, "img_per_s": 8.0}
+    run = {"class_names": ["background", "spot"], "memory": {"kind": "cpu_rss_increase", "peak_bytes": 3 * 2**20}, "device": "cpu", "device_name": "cpu", "torch_threads": 1, "step": 10, "train_s": 1.0, "img_per_s": 8.0}
     return {
         "settings": {"seeds": 3, "max_steps": 10, "budget_s": None, "batch_size": 2, "match": "params", "match_tolerance": 0.1, "data": {"root": "/data/x", "train_split": "train", "val_split": "val", "crop_size": 64}, "differing_train_settings": {"train.lr": {"hdc": 0.1, "fcn-pool1": 0.2, "fcn-pool3": 0.2}}},
         "environment": {"command": "segdil compare a.yaml", "cwd": str(tmp_path), "date": "2030-01-01T00:00:00", "machine": {"cpu": "Test CPU", "cores": 2, "gpu": None, "platform": "test", "load_average": [0.5, 0.5, 0.5]}, "versions": {"torch": "9.9"}},
         "size_bins": [8, 16, 32, 64],
         "bin_labels": bins,
-        "bin_counts": {b: 10 for b in bins},
+        "bin_counts": {**{b: 10 for b in bins}, ">=64": 0},
         "small_threshold": 16.0,
         "models": [
             {"label": label, "params": 1234567, "gflops_per_mp": 2.5, "model_args": {"name": "fcn", "width": 8}, "match": {"factor": 1.0, "cost": 100, "ratio": 1.0, "within": True, "note": "reference"}}
@@ -257,6 +260,9 @@ def test_report_renders_from_results(tmp_path):
     markdown = write_report(results, figures, tmp_path).read_text()
     headers, rows = _table(markdown, "model")
     assert rows[0] == ["hdc", "1.23 M", "2.50", "8.0 ± 0.5", "3 ± 0 MiB", "10", "0.300 ± 0.010", "0.200 ± 0.020 (n=2)", "–"]
+    assert _table(markdown, "model | background") == (["model", "background", "spot"], [[label, "0.900 ± 0.010", "–"] for label in ("hdc", "fcn-pool1", "fcn-pool3")])
+    assert _table(markdown, "model | <8 px (10)")[0] == ["model", "<8 px (10)", "8-16 px (10)", "16-32 px (10)", "32-64 px (10)"]
+    assert "Size bins without validation objects are left out: >=64 px." in markdown
     assert "the folder dataset `/data/x`" in markdown and "Width matching (params)" in markdown and "train.lr" in markdown
     assert "(figures/size_iou.png)" in markdown and "(figures/pool_sweep.png)" in markdown and "size_recall" not in markdown
     page = (tmp_path / "report.html").read_text()

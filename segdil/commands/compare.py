@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from segdil.compare.presets import PRESETS
+
 
 def command_line(ctx: click.Context) -> list[str]:
     """The command as typed when run from a shell; else (e.g. called from Python) an equivalent one."""
@@ -26,7 +28,7 @@ def command_line(ctx: click.Context) -> list[str]:
 
 @click.command("compare")
 @click.argument("configs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--preset", type=click.Choice(["small-objects"]), default=None, help="Add a shipped set of configs: small-objects = hdc_synth, fcn-pool4_synth, fcn8s_synth, unet-r18_synth.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="Add a shipped set of configs: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in PRESETS.items()) + ".")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Train every model with train.seed = 0 … N-1.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="train.max_steps for every model.")
 @click.option("--budget-s", default=None, type=click.FloatRange(min=0, min_open=True), help="Train every model for this many seconds of wall-clock (train.budget_s) instead of a step count.")

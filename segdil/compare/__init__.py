@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 MATCH_TOLERANCE = 0.1
 OVERLAY_CROPS = 3
-OVERLAY_SIZE = 96
+OVERLAY_SIZE = 48  # px: small enough that objects under 8 px are visible
 
 
 def compare(
@@ -34,7 +34,6 @@ def compare(
 ) -> Path:
     """Run the comparison into ``out``; returns the path of ``out/report.md``."""
     from segdil.compare import report, run
-    from segdil.compare.plots import model_colors  # noqa: F401  (fail early if matplotlib is missing)
     from segdil.errors import SegdilError
     from segdil.train.main import pick_device
 

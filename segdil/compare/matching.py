@@ -87,6 +87,7 @@ def model_cost(model: dict[str, Any], kind: CostKind, num_classes: int | None = 
     from segdil.models import count_flops, count_params, create_model
 
     args = dict(model)
+    args.pop("encoder_weights", None)  # pretrained weights change neither count; nothing is loaded
     if num_classes is not None:
         args["num_classes"] = num_classes
     with warnings.catch_warnings(), torch.device("meta"):

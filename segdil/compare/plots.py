@@ -57,6 +57,13 @@ def bin_centres(edges: Sequence[float]) -> list[float]:
     return [edges[0] / math.sqrt(first_ratio)] + inner + [edges[-1] * math.sqrt(last_ratio)]
 
 
+def shown_bins(results: dict[str, Any]) -> list[int]:
+    """Indices of the size bins that hold validation objects (all of them when counts are unknown)."""
+    counts = results.get("bin_counts") or {}
+    shown = [i for i, b in enumerate(results["bin_labels"]) if counts.get(b) is None or counts[b] > 0]
+    return shown or list(range(len(results["bin_labels"])))
+
+
 def _stat(node: Any) -> tuple[float, float]:
     """(mean, std) of an aggregated value; NaN where missing, std 0 for a single seed."""
     if not isinstance(node, dict) or node.get("mean") is None:
@@ -71,11 +78,18 @@ def bin_series(aggregate: dict[str, Any], bin_labels: Sequence[str], metric: str
     return np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
 
 
-def _bin_ticks(ax, results: dict[str, Any], centres: Sequence[float]) -> None:
+def _bins(results: dict[str, Any]) -> tuple[list[str], list[float]]:
+    """Labels and centres of the bins that are drawn."""
+    shown = shown_bins(results)
+    centres = bin_centres(results["size_bins"])
+    return [results["bin_labels"][i] for i in shown], [centres[i] for i in shown]
+
+
+def _bin_ticks(ax, results: dict[str, Any], labels: Sequence[str], centres: Sequence[float]) -> None:
     from matplotlib.ticker import NullLocator
 
     counts = results.get("bin_counts") or {}
-    ticks = [f"{b}\n({int(counts[b])})" if counts.get(b) is not None else b for b in results["bin_labels"]]
+    ticks = [f"{b}\n({int(counts[b])})" if counts.get(b) is not None else b for b in labels]
     ax.set_xscale("log")
     ax.set_xticks(list(centres), ticks)
     ax.xaxis.set_minor_locator(NullLocator())
@@ -99,14 +113,14 @@ def plot_size_curves(results: dict[str, Any], metric: str, path: Path) -> Path:
     """One line per model: a per-bin object metric (mean ± std over seeds) against object size, log x."""
     labels = [m["label"] for m in results["models"]]
     colors = model_colors(labels)
-    centres = bin_centres(results["size_bins"])
+    bins, centres = _bins(results)
     fig, (ax,) = _figure(1, width=7.0, height=4.6)
     for i, label in enumerate(labels):
-        mean, std = bin_series(results["aggregate"][label], results["bin_labels"], metric)
+        mean, std = bin_series(results["aggregate"][label], bins, metric)
         # a small horizontal offset per model keeps overlapping error bars apart
         shift = np.array(centres) * 1.03 ** (i - (len(labels) - 1) / 2)
         ax.errorbar(shift, mean, yerr=std, color=colors[label], marker="o", markersize=4, capsize=3, linewidth=1.6, label=label)
-    _bin_ticks(ax, results, centres)
+    _bin_ticks(ax, results, bins, centres)
     _small_line(ax, results)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("object size √area (px), bin (objects)")
@@ -140,6 +154,11 @@ def plot_pool_sweep(results: dict[str, Any], path: Path) -> Path | None:
         mean, _ = _stat(results["aggregate"][label]["metrics"].get("small_object_iou"))
         if not math.isnan(mean):
             left.axhline(mean, color=colors[label], linestyle="--", linewidth=1.2, label=label)
+    threshold = results.get("small_threshold") or 16
+    coarse = [p for p in pools if 2**p >= threshold]
+    if coarse:  # P where every "small" object is narrower than the stride
+        left.axvspan(min(coarse) - 0.5, max(pools) + 0.5, color="0.93", zorder=0)
+        left.text(min(coarse) - 0.45, 0.99, f"stride ≥ {threshold:g} px", color="0.4", fontsize=8, va="top", transform=left.get_xaxis_transform())
     left.set_xticks(pools)
     left.set_xlim(min(pools) - 0.5, max(pools) + 0.5)
     left.set_ylim(0, 1.02)
@@ -151,16 +170,17 @@ def plot_pool_sweep(results: dict[str, Any], path: Path) -> Path | None:
     left.grid(True, axis="y", alpha=0.3)
     left.legend(fontsize=8, loc="best")
 
-    centres = bin_centres(results["size_bins"])
+    bins, centres = _bins(results)
     for s in sweep:
         label = s["label"]
-        mean, std = bin_series(results["aggregate"][label], results["bin_labels"], "iou")
+        mean, std = bin_series(results["aggregate"][label], bins, "iou")
         line = right.errorbar(centres, mean, yerr=std, color=colors[label], marker="o", markersize=4, capsize=3, linewidth=1.5, label=f"{label} (P={s['pools']})")
         stride = 2 ** s["pools"]
         right.axvline(stride, color=line[0].get_color(), linestyle=":", linewidth=1.2)
         right.text(stride, 0.02 + 0.06 * (s["pools"] % 2), f" 2^{s['pools']}={stride}", color=line[0].get_color(), fontsize=8, rotation=90, va="bottom")
-    _bin_ticks(right, results, centres)
-    right.set_xlim(min(centres[0] / 1.5, 1.5), max(centres[-1] * 1.5, 2 ** max(pools) * 1.5))
+    _bin_ticks(right, results, bins, centres)
+    _small_line(right, results)
+    right.set_xlim(min(centres[0], 2 ** min(pools)) / 1.5, max(centres[-1], 2 ** max(pools)) * 1.5)
     right.set_ylim(0, 1.02)
     right.set_xlabel("object size √area (px), bin (objects); dotted: stride 2^P")
     right.set_ylabel("object IoU")
@@ -182,6 +202,7 @@ class OverlayCrop:
     image: np.ndarray
     gt: np.ndarray
     tiny: int
+    points: np.ndarray  # (y, x) in the crop of the objects under the size limit
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
 
@@ -226,9 +247,11 @@ def choose_crops(val_ds, num_classes: int, below: float, count: int = 3, size: i
         box, tiny = densest_window(tiny_objects(mask, num_classes, below, background_class=background_class), mask.shape, size)
         candidates.append((-tiny, index, box))
     crops = []
-    for neg_tiny, index, (y0, x0, h, w) in sorted(candidates)[:count]:
+    for _, index, (y0, x0, h, w) in sorted(candidates)[:count]:
         image, mask = val_ds.load(index)
-        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], mask[y0 : y0 + h, x0 : x0 + w], -neg_tiny))
+        gt = mask[y0 : y0 + h, x0 : x0 + w]
+        points = tiny_objects(gt, num_classes, below, background_class=background_class)
+        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
     return crops
 
 
@@ -303,11 +326,16 @@ def plot_overlays(
     axes = fig.subplots(len(crops), cols, squeeze=False)
     for r, (row, crop) in enumerate(zip(axes, crops)):
         y0, x0, h, w = crop.box
-        panels = [("image", crop.image, f"val #{crop.index} [{y0}:{y0 + h}, {x0}:{x0 + w}]"), ("ground truth", blend(crop.image, crop.gt, colors, background_class), f"{crop.tiny} objects < {below:g} px")]
+        panels = [
+            ("image", crop.image, f"val #{crop.index} [{y0}:{y0 + h}, {x0}:{x0 + w}]"),
+            ("ground truth", blend(crop.image, crop.gt, colors, background_class), f"{crop.tiny} objects < {below:g} px (ringed)"),
+        ]
         for label in labels:
             panels.append((label, blend(crop.image, crop.predictions[label], colors, background_class), f"found {crop.found[label]}/{crop.tiny}"))
-        for ax, (title, picture, note) in zip(row, panels):
+        for c, (ax, (title, picture, note)) in enumerate(zip(row, panels)):
             ax.imshow(picture, interpolation="nearest")
+            if c > 0 and len(crop.points):  # ring every tiny ground-truth object, in every panel but the image
+                ax.scatter(crop.points[:, 1], crop.points[:, 0], s=60, facecolors="none", edgecolors="white", linewidths=0.7)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(note, fontsize=8)

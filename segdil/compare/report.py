@@ -248,9 +248,22 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
         )
     )
 
-    # ---- size bins
-    bins = results["bin_labels"]
+    # ---- per class
+    class_names = next((r.get("class_names") for r in results["runs"] if r.get("class_names")), None)
+    if class_names:
+        blocks.append(Heading(2, "Pixel IoU per class"))
+        rows = []
+        for m in models:
+            per_class = (aggregate[m["label"]]["metrics"] or {}).get("per_class_iou") or []
+            rows.append([m["label"]] + [fmt_stat(per_class[i] if i < len(per_class) else None, 3, seeds) for i in range(len(class_names))])
+        blocks.append(Table(["model", *class_names], rows))
+
+    # ---- size bins (those without validation objects are left out)
+    from segdil.compare.plots import shown_bins
+
+    bins = [results["bin_labels"][i] for i in shown_bins(results)]
     counts = results.get("bin_counts") or {}
+    empty = [b for b in results["bin_labels"] if b not in bins]
     for metric, title, name in (("iou", "Object IoU against object size", "size_iou"), ("recall", "Object recall against object size (IoU ≥ 0.5)", "size_recall")):
         blocks.append(Heading(2, title))
         headers = ["model"] + [f"{b} px ({fmt_count(counts.get(b))})" for b in bins]
@@ -261,6 +274,8 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
         blocks.append(Table(headers, rows))
         if name in figures:
             blocks.append(Figure(figures[name], f"{title}: one line per model, mean ± std over seeds; objects per bin in brackets; log size axis."))
+        if empty and metric == "iou":
+            blocks.append(Para(f"Size bins without validation objects are left out: {', '.join(empty)} px."))
 
     # ---- pooling sweep
     if results.get("sweep"):
@@ -351,7 +366,7 @@ def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Bloc
             + f". Machine: {machine['cpu']}, {machine['cores']} cores"
             + (f", GPU {machine['gpu']} (×{machine['gpu_count']})" if machine.get("gpu") else ", no GPU")
             + f", {machine['platform']}"
-            + (f"; load average {load[0]:g} / {load[1]:g} / {load[2]:g} at the start (timings are from a shared machine when it is above 0)" if load else "")
+            + (f"; load average {load[0]:g} / {load[1]:g} / {load[2]:g} at the start (well above 0: other work shared the CPUs and slowed the timings)" if load else "")
             + ". Versions: "
             + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
             + "."
