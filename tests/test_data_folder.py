@@ -78,12 +78,13 @@ def test_masks_read_indices(tmp_path):
     Image.fromarray(mask).save(tmp_path / "l.png")
     assert np.array_equal(load_mask(tmp_path / "l.png"), mask)
     save_mask(tmp_path / "p.png", mask, palette=[(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255)])
-    written = Image.open(tmp_path / "p.png")
-    assert written.mode == "P" and written.getpalette()[3:6] == [255, 0, 0]
+    with Image.open(tmp_path / "p.png") as written:
+        assert written.mode == "P" and written.getpalette()[3:6] == [255, 0, 0]
     assert np.array_equal(load_mask(tmp_path / "p.png"), mask)  # indices, not colours
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
     cv2.imwrite(str(tmp_path / "w.png"), mask.astype(np.uint16))
-    assert Image.open(tmp_path / "w.png").mode.startswith("I")
+    with Image.open(tmp_path / "w.png") as wide:
+        assert wide.mode.startswith("I")
     assert np.array_equal(load_mask(tmp_path / "w.png"), mask)
     cv2.imwrite(str(tmp_path / "big.png"), (mask.astype(np.uint16) * 300))
     with pytest.raises(SegdilError, match="big.png: 16-bit mask"):

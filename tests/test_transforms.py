@@ -124,3 +124,19 @@ def test_shuffled_order_follows_the_seed():
     assert orders[0] == orders[1] and orders[0] != orders[2] and sorted(orders[0]) == list(range(12))
     dropped = list(build_loader(Ids(), 5, drop_last=True))
     assert len(dropped) == 2 and not build_loader(Ids(), 5).persistent_workers
+
+
+class GlobalDraws(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return torch.tensor([np.random.randint(1 << 30), random.randrange(1 << 30), int(torch.randint(1 << 30, ()))])
+
+
+def test_workers_are_seeded_from_the_loader_seed():
+    runs = [torch.cat(list(build_loader(GlobalDraws(), 1, num_workers=2, seed=seed))).tolist() for seed in (3, 3, 4)]
+    assert runs[0] == runs[1]
+    for source in range(3):  # numpy, random, torch: each follows the loader seed ...
+        assert runs[0][0][source] != runs[2][0][source]
+        assert runs[0][0][source] != runs[0][1][source]  # ... and differs between workers (items 0 and 1)

@@ -14,7 +14,7 @@ def command() -> None:
     """Make the synthetic benchmark and check folder datasets."""
 
 
-@command.command("synth")
+@command.command("synth", short_help="Write the synthetic benchmark to a folder.")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--n-train", default=DEFAULTS.n_train, show_default=True, help="Training images.")
 @click.option("--n-val", default=DEFAULTS.n_val, show_default=True, help="Validation images.")
@@ -48,7 +48,7 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
     click.echo(f"preview: {Path(path) / 'preview.png'}")
 
 
-@command.command("check")
+@command.command("check", short_help="Summarise a folder dataset and list its problems.")
 @click.argument("root", type=click.Path())
 @click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images.")
 def check(root: str, splits: tuple[str, ...]) -> None:

@@ -11,15 +11,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed numpy, random and torch in a worker from the loader's per-worker seed; one thread each."""
-    import cv2
+    """Seed numpy and random in a worker from the loader's per-worker torch seed.
 
+    OpenCV's thread count is left alone: ``cv2.setNumThreads`` in a forked worker can deadlock.
+    """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
 
 
 def build_loader(

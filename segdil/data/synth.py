@@ -233,7 +233,7 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
     image = _background(rng, size)
     _draw_distractors(rng, image, cfg)
 
-    instances = np.zeros(shape, dtype=np.int16)
+    instances = np.zeros(shape, dtype=np.int32)
     classes = [0]
     boxes = [None]
     low, high = cfg.objects_per_image
@@ -293,7 +293,8 @@ class SyntheticSegmentation(Dataset):
     """The benchmark in memory: item ``k`` is sample ``k % len`` augmented with randomness from (seed, k).
 
     Items are ``(image FloatTensor[3,H,W] normalised, mask LongTensor[H,W], 255 = ignore)``.
-    ``seed`` (augmentation) defaults to ``cfg.seed``.
+    ``seed`` (augmentation) defaults to ``cfg.seed``. Generated samples are kept in memory (per
+    process, so per loader worker) when the whole split takes at most ``cache_mb`` megabytes.
     """
 
     def __init__(
@@ -305,6 +306,7 @@ class SyntheticSegmentation(Dataset):
         mean: Sequence[float] = (0.485, 0.456, 0.406),
         std: Sequence[float] = (0.229, 0.224, 0.225),
         seed: Optional[int] = None,
+        cache_mb: float = 256.0,
     ):
         if split not in SPLITS:
             raise SegdilError(f"synthetic split {split!r}: unknown; the synthetic benchmark has splits {', '.join(SPLITS)}")
@@ -316,13 +318,19 @@ class SyntheticSegmentation(Dataset):
         self.seed = cfg.seed if seed is None else seed
         self.class_names = synth_class_names(cfg)
         self.length = cfg.n_train if split == "train" else cfg.n_val
+        self.cache: Optional[dict[int, tuple[np.ndarray, np.ndarray]]] = {} if self.length * cfg.size**2 * 4 <= cache_mb * 2**20 else None
 
     def __len__(self) -> int:
         return self.length
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before augmentation: (uint8 HxWx3, uint8 HxW)."""
+        if self.cache is not None and index in self.cache:
+            return self.cache[index]
         image, mask, _ = generate_sample(self.cfg, self.split, index)
+        image.flags.writeable = mask.flags.writeable = False  # shared by every later read
+        if self.cache is not None:
+            self.cache[index] = (image, mask)
         return image, mask
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
