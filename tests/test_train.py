@@ -142,7 +142,7 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     subprocess.run(_train_cmd(single, *common, "train.batch_size=4"), check=True, env=_env(), capture_output=True)
     ddp = tmp_path / "ddp"
     cmd = _train_cmd(ddp, *common, "train.batch_size=2")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(torchrun + cmd[1:], env=_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     a = load_checkpoint(single / "last.pt")["model"]

@@ -110,7 +110,10 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
 
     sampler = ResumableSampler(len(train_ds), seed=tc.seed, rank=dist_info.rank, world_size=dist_info.world_size, start=step * tc.batch_size)
     loader = build_loader(train_ds, tc.batch_size, sampler=sampler, num_workers=cfg.data.num_workers, drop_last=True, seed=tc.seed)
-    val_loader = build_loader(torch.utils.data.Subset(val_ds, range(dist_info.rank, len(val_ds), dist_info.world_size)), max(1, tc.batch_size // 2), num_workers=cfg.data.num_workers, seed=tc.seed)
+    # folder images may differ in size and cannot share a batch unless padded to one size
+    val_batch = max(1, tc.batch_size // 2) if cfg.data.root is None else 1
+    val_shard = torch.utils.data.Subset(val_ds, range(dist_info.rank, len(val_ds), dist_info.world_size))
+    val_loader = build_loader(val_shard, val_batch, num_workers=cfg.data.num_workers, seed=tc.seed)
 
     def checkpoint_state() -> dict[str, Any]:
         return {

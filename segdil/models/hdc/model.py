@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 import torch
 from torch import nn
@@ -87,10 +88,37 @@ class HDCNet(nn.Module):
         x = self.stem(x)
         for block in self.blocks:
             if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, use_reentrant=False)
+                x = checkpoint(_RecomputeOnce(block), x, use_reentrant=False)
             else:
                 x = block(x)
         return self.head(x)
+
+
+class _RecomputeOnce:
+    """Calls ``block``; on the second call (the recomputation in backward) BatchNorm running
+    statistics are left untouched, so a checkpointed step updates them exactly once."""
+
+    def __init__(self, block: nn.Module):
+        self.block, self.calls = block, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        with _frozen_bn_stats(self.block) if self.calls > 1 else contextlib.nullcontext():
+            return self.block(x)
+
+
+@contextlib.contextmanager
+def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
 
 
 def check_gridding(rates: Sequence[int], repeat: int, strict: bool, stem: int = 0) -> None:
