@@ -75,6 +75,7 @@ def test_pred_values_under_ignored_ground_truth_are_not_scored(tmp_path):
     pred[0, :] = 2
     save_mask(pred_dir / "img0.png", pred)
     again = run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--json", tmp_path / "b.json")
+    assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads((tmp_path / "b.json").read_text())
 
 

@@ -8,28 +8,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from segdil.checkpoint import model_from_checkpoint, save_checkpoint
+from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
-from segdil.config import Config
-from segdil.models import create_model
-
-TINY = {
-    "hdc": dict(widths=[8], blocks=1),
-    "fcn": dict(pools=3, width=8, skips="fcn8", upsample="deconv"),
-}
-
-
-def make_checkpoint(path: Path, name: str) -> Path:
-    args = {"name": name, "num_classes": 3, **TINY[name]}
-    torch.manual_seed(0)
-    model = create_model(**args)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    save_checkpoint({"model_args": args, "model": model.state_dict(), "config": Config().to_dict(), "class_names": ["bg", "a", "b"]}, path)
-    return path
+from helpers import make_checkpoint
 
 
 def run(*args):

@@ -9,29 +9,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 import segdil.inference as inference
-from segdil.checkpoint import model_from_checkpoint, save_checkpoint
+from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
 from segdil.config import Config
 from segdil.data.io import load_image
 from segdil.data.transforms import to_tensor
 from segdil.inference import predict_logits
-from segdil.models import create_model
+from helpers import make_checkpoint
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 MEAN, STD = Config().data.mean, Config().data.std
-
-
-def make_checkpoint(path: Path, name: str = "hdc", seed: int = 0, **extra) -> Path:
-    args = {"name": name, "num_classes": 3, **({"widths": [8], "blocks": 1} if name == "hdc" else {})}
-    torch.manual_seed(seed)
-    model = create_model(**args)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    save_checkpoint({"model_args": args, "model": model.state_dict(), "config": Config().to_dict(), "class_names": ["bg", "a", "b"], **extra}, path)
-    return path
 
 
 def photo(name: str, size: tuple[int, int] | None) -> Image.Image:

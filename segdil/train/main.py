@@ -12,7 +12,6 @@ import math
 import signal
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch

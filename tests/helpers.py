@@ -1,0 +1,31 @@
+"""Shared test fixtures: tiny checkpoints written the way training writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segdil.checkpoint import save_checkpoint
+from segdil.config import Config
+from segdil.models import create_model
+
+TINY_ARGS = {
+    "hdc": dict(widths=[8], blocks=1),
+    "fcn": dict(pools=3, width=8, skips="fcn8", upsample="deconv"),
+}
+
+
+def make_checkpoint(path: Path, name: str = "hdc", seed: int = 0, **extra: Any) -> Path:
+    """A 3-class checkpoint of a tiny model with randomised BatchNorm statistics (so folding matters)."""
+    args = {"name": name, "num_classes": 3, **TINY_ARGS.get(name, {})}
+    torch.manual_seed(seed)
+    model = create_model(**args)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    save_checkpoint({"model_args": args, "model": model.state_dict(), "config": Config().to_dict(), "class_names": ["bg", "a", "b"], **extra}, path)
+    return path
