@@ -21,6 +21,7 @@ backward for training, always for the plain model (activation recomputation is n
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import json
 import os
@@ -55,6 +56,7 @@ INFER_MATRIX = (
     "channels_last",
     "amp",
     "fuse",
+    "channels_last+amp",
     "channels_last+amp+fuse",
     "channels_last+amp+fuse+compile",
 )
@@ -504,15 +506,7 @@ def conv_ceiling(
         conv = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False).to(dev, dtype).to(memory_format=memory_format)
         x = torch.randn(batch, channels, size, size, device=dev, dtype=dtype).contiguous(memory_format=memory_format).requires_grad_()
         grad = torch.randn_like(x)
-
-        def forward() -> None:
-            with torch.no_grad():
-                conv(x)
-
-        def forward_backward() -> None:
-            conv(x).backward(grad)
-
-        for label, fn in (("forward", forward), ("forward+backward", forward_backward)):
+        for label, fn in (("forward", functools.partial(_conv_forward, conv, x)), ("forward+backward", functools.partial(_conv_forward_backward, conv, x, grad))):
             with FlopCounterMode(display=False) as counter:
                 fn()
             flops = counter.get_total_flops()
@@ -527,8 +521,17 @@ def conv_ceiling(
                 times.append(time.perf_counter() - start)
             median = statistics.median(times)
             rows.append({"dilation": dilation, "pass": label, "ms": round(median * 1e3, 3), "tflops": round(flops / median / 1e12, 3)})
-        del conv, x, grad
     return {"channels": channels, "size": size, "batch": batch, "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last, "steps": steps, **environment(dev), "rows": rows}
+
+
+def _conv_forward(conv: nn.Conv2d, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        conv(x)
+
+
+def _conv_forward_backward(conv: nn.Conv2d, x: torch.Tensor, grad: torch.Tensor) -> None:
+    x.grad = conv.weight.grad = None  # fresh gradients: no accumulation kernel in the timing
+    conv(x).backward(grad)
 
 
 # --------------------------------------------------------------------------- output
