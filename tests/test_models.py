@@ -157,3 +157,14 @@ def test_params_and_flops_are_counted():
     assert count_params(model) == 3 * 8 * 9 + 8 + 8 * 2 + 2
     flops = count_flops(model, 10, 10)
     assert flops == 2 * 100 * (3 * 8 * 9 + 8 * 2)
+
+
+def test_hdc_widths_per_layer_reproduce_the_classic_stack():
+    model = create_model("hdc", num_classes=3, widths=[32, 32, 64, 64, 64, 128], rates=[1, 2, 5], blocks=2, residual=False)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64, 64, 128]
+    assert [c.dilation[0] for c in convs] == [1, 2, 5, 1, 2, 5]
+    assert [c.padding[0] for c in convs] == [1, 2, 5, 1, 2, 5]
+    assert tuple(model(torch.randn(1, 3, 20, 30)).shape) == (1, 3, 20, 30)
+    with pytest.raises(ValueError, match="give one width, one per block or one per layer"):
+        create_model("hdc", widths=[8, 8, 8], blocks=2)

@@ -149,3 +149,16 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     b = load_checkpoint(ddp / "last.pt")["model"]
     for key in a:
         assert torch.allclose(a[key], b[key], atol=2e-5, rtol=1e-4), key
+
+
+def test_tensorboard_gets_scalars_and_prediction_overlays(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = load_config(ROOT / "configs" / "hdc_synth.yaml", TINY + ["train.max_steps=2", "model.widths=[8]", "model.blocks=1"])
+    train(cfg, work_dir=str(tmp_path / "run"))
+    events = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"train/loss", "val/mIoU", "val/small_object_iou"} <= set(events.Tags()["scalars"])
+    (image,) = events.Images("val/image_gt_prediction")
+    assert image.step == 2 and image.height == 32 and image.width == 2 * 3 * 32  # 2 val images, each image | gt | pred

@@ -52,6 +52,23 @@ class RunLogger:
                 if isinstance(value, (int, float)):
                     self.tb.add_scalar(f"val/{key}", value, step)
 
+    def overlays(self, step: int, samples: tuple, mean: list[float], std: list[float], colors: list | None) -> None:
+        """TensorBoard pictures: image | ground truth | prediction, one row per validation image."""
+        if not (self.enabled and self.tb and samples):
+            return
+        import torch
+
+        from segdil.data.io import default_palette
+
+        images, masks, preds = samples
+        palette = torch.tensor(colors or default_palette(), dtype=torch.float32) / 255.0
+        palette = torch.cat([palette, torch.zeros(256 - len(palette), 3)]) if len(palette) < 256 else palette[:256]
+        rgb = (images * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)).clamp(0, 1)
+        gt = palette[masks.clamp(0, 255)].permute(0, 3, 1, 2)
+        pred = palette[preds.clamp(0, 255)].permute(0, 3, 1, 2)
+        rows = torch.cat([rgb, 0.5 * rgb + 0.5 * gt, 0.5 * rgb + 0.5 * pred], dim=3)
+        self.tb.add_images("val/image_gt_prediction", rows, step)
+
     def _write(self, record: dict[str, Any]) -> None:
         self.jsonl.write(json.dumps(record) + "\n")
         self.jsonl.flush()

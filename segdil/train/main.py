@@ -178,8 +178,9 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
                 budget_over = bool(flag.item())
             last = step == tc.max_steps or budget_over
             if step % tc.val_every == 0 or last:
-                metrics = validate(model, val_loader, num_classes, cfg, device, autocast_context(cfg, device))
+                metrics, samples = validate(model, val_loader, num_classes, cfg, device, autocast_context(cfg, device), keep=4 if log.tb else 0)
                 model.train()
+                log.overlays(step, samples, cfg.data.mean, cfg.data.std, getattr(train_ds, "class_colors", None))
                 score = metrics.get(tc.best_metric)
                 if score is None and tc.best_metric not in metrics:
                     raise SegdilError(f"train.best_metric={tc.best_metric!r} is not a validation metric; choose one of {', '.join(k for k, v in metrics.items() if isinstance(v, (int, float)))}")

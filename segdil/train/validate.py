@@ -10,17 +10,22 @@ from segdil.config import Config
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, loader, num_classes: int, cfg: Config, device: torch.device, autocast) -> dict[str, Any]:
+def validate(model: torch.nn.Module, loader, num_classes: int, cfg: Config, device: torch.device, autocast, keep: int = 0) -> tuple[dict[str, Any], tuple]:
+    """The validation metrics, and the first ``keep`` (image, mask, prediction) triples for pictures."""
     from segdil.metrics import Evaluator
 
     ev = cfg.eval
     evaluator = Evaluator(num_classes, size_bins=tuple(ev.size_bins), small_threshold=ev.small_threshold, background_class=ev.background_class, device=device)
     model.eval()
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    samples: tuple = ()
     for images, masks in loader:
         images = images.to(device, non_blocking=True, memory_format=memory_format)
         with autocast:
             logits = model(images)
-        evaluator.update(logits.argmax(1), masks.to(device, non_blocking=True))
+        preds = logits.argmax(1)
+        evaluator.update(preds, masks.to(device, non_blocking=True))
+        if keep and not samples:
+            samples = (images[:keep].float().cpu(), masks[:keep].cpu(), preds[:keep].cpu())
     evaluator.all_reduce()
-    return evaluator.compute()
+    return evaluator.compute(), samples

@@ -14,13 +14,16 @@ from segdil.models.common import ConvNormAct
 
 
 class HDCBlock(nn.Module):
-    """One group of dilated 3×3 layers (one per rate), padding = dilation, optional residual add."""
+    """One group of dilated 3×3 layers (one per rate), padding = dilation, optional residual add.
 
-    def __init__(self, in_channels: int, out_channels: int, rates: Sequence[int], norm: str, residual: bool):
+    ``widths`` gives each layer's output channels (one per rate)."""
+
+    def __init__(self, in_channels: int, widths: Sequence[int], rates: Sequence[int], norm: str, residual: bool):
         super().__init__()
-        layers = [ConvNormAct(in_channels if i == 0 else out_channels, out_channels, dilation=r, norm=norm) for i, r in enumerate(rates)]
-        self.layers = nn.Sequential(*layers)
+        chans = [in_channels, *widths]
+        self.layers = nn.Sequential(*[ConvNormAct(chans[i], chans[i + 1], dilation=r, norm=norm) for i, r in enumerate(rates)])
         self.residual = residual
+        out_channels = chans[-1]
         self.project = nn.Conv2d(in_channels, out_channels, 1, bias=False) if residual and in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,7 +40,8 @@ class HDCNet(nn.Module):
     Args:
         in_channels: input image channels.
         num_classes: output classes of the 1×1 head.
-        widths: channels of each block; one value is used for every block.
+        widths: output channels: one value for every layer, one per block, or one per layer
+            (``blocks × len(rates)`` values, e.g. the classic 32, 32, 64, 64, 64, 128).
         rates: dilation rates of one block (the HDC group), e.g. ``(1, 2, 5)``.
         blocks: how many times the rate group repeats.
         residual: add each block's input to its output (1×1 projection where widths change).
@@ -63,10 +67,13 @@ class HDCNet(nn.Module):
     ):
         super().__init__()
         widths = list(widths)
+        per_block = len(rates)
         if len(widths) == 1:
-            widths = widths * blocks
-        if len(widths) != blocks:
-            raise ValueError(f"widths has {len(widths)} values but blocks={blocks}: give one width or one per block")
+            widths = widths * (blocks * per_block)
+        elif len(widths) == blocks:
+            widths = [w for w in widths for _ in range(per_block)]
+        if len(widths) != blocks * per_block:
+            raise ValueError(f"widths has {len(widths)} values for {blocks} blocks of {per_block} layers: give one width, one per block or one per layer")
         if blocks < 1 or not rates or any(r < 1 for r in rates):
             raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}")
         if memory_saver not in ("none", "checkpoint"):
@@ -78,9 +85,10 @@ class HDCNet(nn.Module):
         self.stem = ConvNormAct(in_channels, stem_width, norm=norm) if stem_width else nn.Identity()
         channels = stem_width or in_channels
         body = []
-        for width in widths:
-            body.append(HDCBlock(channels, width, self.rates, norm, residual))
-            channels = width
+        for b in range(blocks):
+            layer_widths = widths[b * per_block : (b + 1) * per_block]
+            body.append(HDCBlock(channels, layer_widths, self.rates, norm, residual))
+            channels = layer_widths[-1]
         self.blocks = nn.ModuleList(body)
         self.head = nn.Conv2d(channels, num_classes, 1)
 
