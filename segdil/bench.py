@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segdil.errors import SegdilError
+from segdil.inference import resolve_device
 
 MODES = ("train", "infer")
 FLAGS = ("channels_last", "amp", "compile", "fuse", "memory_saver")
@@ -116,18 +117,6 @@ class Measurement:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA where there is none is a one-line error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SegdilError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise SegdilError(f"--device {device!r}: not a device; use auto, cpu or cuda[:N]") from None
 
 
 def default_amp(device: torch.device) -> bool:

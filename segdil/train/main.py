@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from segdil.checkpoint import load_checkpoint, save_checkpoint
 from segdil.config import Config, dump_config
 from segdil.errors import SegdilError
+from segdil.inference import resolve_device
 from segdil.models import CLASSIFIERS, create_model
 from segdil.train.distributed import cleanup_distributed, setup_distributed
 from segdil.train.logger import RunLogger
@@ -33,14 +34,6 @@ from segdil.train.validate import validate
 
 class StopRequested(Exception):
     """Raised inside the loop after SIGINT/SIGTERM, once the current step has finished."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SegdilError(f"train.device={name!r}: CUDA is not available here; use auto or cpu")
-    return torch.device(name)
 
 
 def autocast_context(cfg: Config, device: torch.device):
@@ -56,7 +49,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     from segdil.data.loader import build_loader
 
     tc = cfg.train
-    device = pick_device(tc.device)
+    device = resolve_device(tc.device)
     dist_info = setup_distributed(device)
     if device.type == "cuda" and dist_info.enabled:
         device = torch.device("cuda", dist_info.local_rank)
