@@ -509,7 +509,7 @@ def conv_ceiling(
                 _sync(dev)
                 times.append(time.perf_counter() - start)
             median = statistics.median(times)
-            rows.append({"dilation": dilation, "pass": label, "ms": round(median * 1e3, 3), "tflops": round(flops / median / 1e12, 3)})
+            rows.append({"dilation": dilation, "pass": label, "flops": int(flops), "ms": round(median * 1e3, 4), "tflops": round(flops / median / 1e12, 6)})
     return {"channels": channels, "size": size, "batch": batch, "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last, "steps": steps, **environment(dev), "rows": rows}
 
 

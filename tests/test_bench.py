@@ -96,6 +96,9 @@ def test_data_loader_throughput():
 def test_conv_ceiling_rows():
     result = conv_ceiling(channels=4, size=16, batch=1, dilations=(1, 2), device="cpu", dtype=torch.float32, steps=1, warmup=0)
     assert [(r["dilation"], r["pass"]) for r in result["rows"]] == [(1, "forward"), (1, "forward+backward"), (2, "forward"), (2, "forward+backward")]
+    # one 3x3 conv 4->4 on 16x16: 2 * 9 * 4 * 4 * 256 FLOPs forward, twice that more for the backward
+    forward = 2 * 9 * 4 * 4 * 16 * 16
+    assert [r["flops"] for r in result["rows"]] == [forward, 3 * forward] * 2
     assert all(r["ms"] > 0 and r["tflops"] > 0 for r in result["rows"])
 
 

@@ -35,14 +35,14 @@ def compare(
     """Run the comparison into ``out``; returns the path of ``out/report.md``."""
     from segdil.compare import report, run
     from segdil.errors import SegdilError
-    from segdil.train.main import pick_device
+    from segdil.inference import resolve_device
 
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
     environment = report.environment(argv)
     started = time.perf_counter()
     entries = run.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
-    pick_device(entries[0].cfg.train.device)  # a missing GPU is an error now, not in the first run
+    resolve_device(entries[0].cfg.train.device)  # a missing GPU is an error now, not in the first run
     if match != "none":
         run.apply_match(entries, match, MATCH_TOLERANCE)
     out = Path(out)
@@ -77,7 +77,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     from segdil.compare import plots
     from segdil.compare.run import run_dir
     from segdil.data import build_datasets
-    from segdil.train.main import pick_device
+    from segdil.inference import resolve_device
 
     folder = Path(out) / "figures"
     figures = {
@@ -93,7 +93,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     below = float(cfg.eval.size_bins[0]) if cfg.eval.size_bins else cfg.eval.small_threshold
     background = cfg.eval.background_class
     crops = plots.choose_crops(val_ds, len(class_names), below, count=OVERLAY_CROPS, size=OVERLAY_SIZE, background_class=background)
-    torch_device = pick_device(cfg.train.device)
+    torch_device = resolve_device(cfg.train.device)
     for entry in entries:
         model = model_from_checkpoint(run_dir(out, entry.label, 0) / "last.pt", device=torch_device)
         plots.add_predictions(crops, val_ds, entry.label, model, cfg.data.mean, cfg.data.std, len(class_names), below, device=torch_device, background_class=background)

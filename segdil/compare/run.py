@@ -277,9 +277,10 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
     import torch
 
     from segdil.checkpoint import load_checkpoint
-    from segdil.train.main import pick_device, train
+    from segdil.inference import resolve_device
+    from segdil.train.main import train
 
-    device = pick_device(cfg.train.device)
+    device = resolve_device(cfg.train.device)
     warm_imports(cfg)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
