@@ -26,7 +26,7 @@ demo: install
 	$(VENV)/bin/segdil compare --preset small-objects --seeds 1 --steps 400 --out runs/demo
 
 test: install-dev
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 clean:
 	rm -rf $(VENV) runs

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segdil.atomic import atomic_write
 from segdil.errors import SegdilError
 from segdil.inference import resolve_device
 
@@ -556,10 +557,5 @@ def format_conv_table(result: dict[str, Any]) -> str:
 
 def write_json(obj: Any, path: str) -> None:
     """Write ``obj`` as JSON atomically: a crash leaves no half-written file."""
-    from pathlib import Path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, target)
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")

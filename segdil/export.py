@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segdil.atomic import file_mode
 from segdil.errors import SegdilError
 
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
@@ -158,7 +159,7 @@ def export_checkpoint(
         worst = max(diff for _, diff in results)
         if not worst <= atol:
             raise SegdilError(f"{out}: onnxruntime output differs from PyTorch by {worst:.3g} (> {atol:g}); the file was not written")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates files readable by the owner only
+        os.chmod(tmp, file_mode())  # mkstemp creates files readable by the owner only
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -170,12 +171,6 @@ def _in_channels(model: nn.Module) -> int:
         if isinstance(module, nn.Conv2d):
             return module.in_channels
     return 3
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _require(name: str):

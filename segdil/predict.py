@@ -9,9 +9,7 @@ A file given directly has no relative path. Everything is checked before anythin
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -19,6 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from segdil.atomic import atomic_write
 from segdil.errors import SegdilError
 
 OVERLAY_ALPHA = 0.5
@@ -241,19 +240,5 @@ def _stack(pending, mean, std) -> tuple[list, list, torch.Tensor]:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates files readable by the owner only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_write(path) as f:
+        np.save(f, array)

@@ -18,7 +18,11 @@ def runnable_blocks(page: Path) -> list[tuple[str, str]]:
     return [(lang, body) for lang, body in FENCE.findall(page.read_text()) if lang in ("bash", "python")]
 
 
-EXECUTED = [p for p in PAGES if runnable_blocks(p)]
+EXECUTED = [
+    pytest.param(p, marks=pytest.mark.xdist_group("torchrun")) if "torchrun" in p.read_text() else p
+    for p in PAGES
+    if runnable_blocks(p)
+]
 
 
 @pytest.mark.parametrize("page", EXECUTED, ids=lambda p: str(p.relative_to(DOCS)))

@@ -136,6 +136,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
         train(cfg, work_dir=str(tmp_path / "run"))
 
 
+@pytest.mark.xdist_group("torchrun")  # one torchrun at a time: concurrent rendezvous on one machine can collide
 def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     common = ["train.max_steps=4", "data.scale_range=[1, 1]", "model.widths=[8]", "model.blocks=1", "model.norm=group", "train.lr=0.001"]
     single = tmp_path / "single"
@@ -144,6 +145,9 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     cmd = _train_cmd(ddp, *common, "train.batch_size=2")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(torchrun + cmd[1:], env=_env(), capture_output=True, text=True)
+    if result.returncode != 0:  # under load the local rendezvous can fail; a real bug fails twice
+        ddp = tmp_path / "ddp-again"
+        result = subprocess.run(torchrun + _train_cmd(ddp, *common, "train.batch_size=2")[1:], env=_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     a = load_checkpoint(single / "last.pt")["model"]
     b = load_checkpoint(ddp / "last.pt")["model"]

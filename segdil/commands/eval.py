@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from segdil.atomic import atomic_write
 from segdil.errors import SegdilError
 
 
@@ -223,12 +222,5 @@ def _evaluator(num_classes: int, ignore_index: int, size_bins, small_threshold: 
 def write_json(path: Path, result: dict[str, Any]) -> None:
     """Write ``result`` as JSON atomically, so that a failure leaves no half-written file."""
     text = json.dumps(result, indent=2, allow_nan=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as f:
+        f.write(text + "\n")

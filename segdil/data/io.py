@@ -13,8 +13,6 @@ indices (not colours), 16-bit PNGs whose values fit in 0-255. An RGB mask is an 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from segdil.atomic import atomic_write
 from segdil.errors import SegdilError
 
 IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -141,26 +140,11 @@ def save_mask(path: str | Path, mask: np.ndarray, palette: Sequence[Sequence[int
         colours[index] = tuple(int(v) for v in colour[:3])
     image = Image.fromarray(np.ascontiguousarray(mask))  # mode L; putpalette turns it into P, values kept
     image.putpalette([v for colour in colours for v in colour])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        image.save(f, format="PNG")
 
 
 def save_image(path: str | Path, image: np.ndarray) -> None:
     """Write a uint8 H x W x 3 RGB array as PNG, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(f, format="PNG")
