@@ -145,7 +145,8 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     cmd = _train_cmd(ddp, *common, "train.batch_size=2")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(torchrun + cmd[1:], env=_env(), capture_output=True, text=True)
-    if result.returncode != 0:  # under load the local rendezvous can fail; a real bug fails twice
+    if result.returncode != 0:  # seen once in ~30 runs under load and not reproduced: launch once more; a real bug fails twice
+        print(result.stderr[-3000:])
         ddp = tmp_path / "ddp-again"
         result = subprocess.run(torchrun + _train_cmd(ddp, *common, "train.batch_size=2")[1:], env=_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -62,6 +62,11 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
 
     # ---- run folder, resume state
     path = resolve_work_dir(cfg.name, work_dir, resume)
+    if dist_info.enabled:  # every rank has checked the folder; now all take rank 0's, before anyone writes
+        shared = [str(path)]
+        dist.broadcast_object_list(shared, src=0)
+        path = type(path)(shared[0])
+        dist.barrier()
     ckpt = load_checkpoint(path / "last.pt") if resume else None
     if dist_info.is_main:
         path.mkdir(parents=True, exist_ok=True)
