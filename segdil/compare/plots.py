@@ -277,15 +277,9 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
 
 def palette(class_colors: Sequence[Sequence[int]] | None, class_names: Sequence[str] | None = None) -> np.ndarray:
     """(256, 3) uint8 colours: the given class colours, else the synthetic benchmark's, else the VOC map."""
-    colors = np.zeros((256, 3), dtype=np.uint8)
-    for i in range(256):  # the VOC colour map: bits of the index spread over R, G, B
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        colors[i] = (r, g, b)
+    from segdil.data.io import default_palette
+
+    colors = np.array(default_palette(256), dtype=np.uint8)
     if class_colors is None and class_names is not None:
         from segdil.data.synth import SYNTH_CLASSES, SYNTH_COLORS
 

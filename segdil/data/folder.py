@@ -125,6 +125,7 @@ class FolderDataset(Dataset):
         self.seed = seed
         self.classes = read_classes(self.root)
         self.class_names = self.classes.names
+        self.class_colors = [list(c) for c in self.classes.colors] if self.classes.colors else None
         image_dir = self.root / split / "images"
         if not image_dir.is_dir():
             raise SegdilError(f"{image_dir}: split folder not found; expected {self.root}/{split}/images and {self.root}/{split}/masks")

@@ -317,6 +317,7 @@ class SyntheticSegmentation(Dataset):
         self.mean, self.std = tuple(mean), tuple(std)
         self.seed = cfg.seed if seed is None else seed
         self.class_names = synth_class_names(cfg)
+        self.class_colors = [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in self.class_names]
         self.length = cfg.n_train if split == "train" else cfg.n_val
         self.cache: Optional[dict[int, tuple[np.ndarray, np.ndarray]]] = {} if self.length * cfg.size**2 * 4 <= cache_mb * 2**20 else None
 
