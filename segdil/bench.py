@@ -194,8 +194,11 @@ def variant_model_args(model_args: dict[str, Any], variant: Variant) -> dict[str
     """The ``create_model`` kwargs of a variant: the memory saver is a model argument."""
     args = dict(model_args)
     if variant.memory_saver:
-        if args.get("name") != "hdc":
-            raise SegdilError(f"--memory-saver: model {args.get('name')!r} has no memory saver; only hdc has one (activation checkpointing)")
+        from segdil.models import MODELS, model_class
+
+        if not model_class(args.get("name")).supports_memory_saver:
+            with_saver = ", ".join(n for n, cls in MODELS.items() if cls.supports_memory_saver)
+            raise SegdilError(f"--memory-saver: model {args.get('name')!r} has no memory saver; only {with_saver} have one (activation checkpointing)")
         args["memory_saver"] = "checkpoint"
     return args
 
@@ -211,7 +214,7 @@ class StepRunner:
 
 def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, device: torch.device, compile_backend: str = "inductor", seed: int = 0) -> StepRunner:
     """Build the model of ``variant`` and a closure that runs one step of ``mode`` on random inputs."""
-    from segdil.models import CLASSIFIERS, create_model
+    from segdil.models import create_model, model_class
 
     if mode not in MODES:
         raise SegdilError(f"mode {mode!r}: use train or infer")
@@ -237,7 +240,7 @@ def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: 
     memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     x = torch.randn(batch, in_channels, size, size, device=device).contiguous(memory_format=memory_format)
-    target_shape = (batch,) if name in CLASSIFIERS else (batch, size, size)
+    target_shape = (batch,) if model_class(name).is_classifier else (batch, size, size)
     target = torch.randint(0, num_classes, target_shape, device=device)
     forward = torch.compile(model, backend=compile_backend) if variant.compile else model
 
@@ -296,19 +299,19 @@ def count_step_flops(model_args: dict[str, Any], mode: str, size: int, batch: in
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from segdil.models import CLASSIFIERS, create_model
+    from segdil.models import create_model, model_class
 
     args = dict(model_args)
-    if args.get("name") == "hdc":
-        args["memory_saver"] = "none"
     name = args["name"]
+    if model_class(name).supports_memory_saver:
+        args["memory_saver"] = "none"
     in_channels = int(args.get("in_channels", _constructor_default(name, "in_channels", 3)))
     try:
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
             model = create_model(**args)
             x = torch.empty(batch, in_channels, size, size)
-            target = torch.zeros((batch,) if name in CLASSIFIERS else (batch, size, size), dtype=torch.long)
+            target = torch.zeros((batch,) if model_class(name).is_classifier else (batch, size, size), dtype=torch.long)
         if mode == "infer":
             model.eval()
         with FlopCounterMode(display=False) as counter:
@@ -437,9 +440,12 @@ def bench(
 
 
 def matrix_variants(mode: str, model_name: str) -> list[str]:
-    """The default matrix: the naive baseline, each optimisation alone, then combined (memory saver: hdc only)."""
+    """The default matrix: the naive baseline, each optimisation alone, then combined (the memory
+    saver only where the model family has one)."""
+    from segdil.models import model_class
+
     names = TRAIN_MATRIX if mode == "train" else INFER_MATRIX
-    return [n for n in names if model_name == "hdc" or "memory_saver" not in n]
+    return [n for n in names if model_class(model_name).supports_memory_saver or "memory_saver" not in n]
 
 
 def memory_probe(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str) -> dict[str, float]:

@@ -67,9 +67,9 @@ def erf_summary(erf: np.ndarray, report: RFReport | None = None) -> dict[str, An
 
 def build_model(model_args: dict[str, Any], checkpoint: dict[str, Any] | None = None, seed: int = 0) -> nn.Module:
     """The model ``model_args`` describes: random init from ``seed``, or the checkpoint's weights."""
-    from segdil.models import CLASSIFIERS, create_model
+    from segdil.models import create_model, model_class
 
-    if model_args.get("name") in CLASSIFIERS:
+    if model_class(model_args.get("name")).is_classifier:
         raise SegdilError(f"model.name: {model_args['name']!r} is a classifier (one score per image); the ERF needs a segmentation model")
     torch.manual_seed(seed)
     with warnings.catch_warnings():

@@ -41,23 +41,12 @@ class PadToMultiple(nn.Module):
         return self.model(x)[..., :height, :width]
 
 
-def input_multiple(model: nn.Module) -> int:
-    """The multiple a registered model pads its input to inside ``forward`` (1: none)."""
-    from segdil.models import FCN, SMPModel
-
-    if isinstance(model, FCN):
-        return 2**model.pools_count
-    if isinstance(model, SMPModel):
-        return model.multiple
-    return 1
-
-
 def export_onnx(model: nn.Module, path: str | Path, *, height: int = 256, width: int = 256, dynamic: bool = False, opset: int = DEFAULT_OPSET) -> None:
     """Write ``model`` (in eval mode, on the CPU) to ``path`` as ONNX; see the module docstring."""
     if opset < 17:
         raise SegdilError(f"opset {opset}: segdil exports opset 17 or newer")
     model = model.cpu().eval()
-    multiple = input_multiple(model)
+    multiple = model.input_multiple
     graph = PadToMultiple(model, multiple).eval() if dynamic and multiple > 1 else model
     in_channels = _in_channels(model)
     example = torch.randn(1, in_channels, height, width)

@@ -157,7 +157,7 @@ def predict_files(
     from segdil.data.io import IMAGE_EXTS
     from segdil.fuse import fold_batchnorm
     from segdil.inference import check_tiling, predict_logits, resolve_device
-    from segdil.models import CLASSIFIERS
+    from segdil.models import model_class
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
@@ -168,7 +168,7 @@ def predict_files(
 
     ckpt = load_checkpoint(checkpoint)
     model_args = ckpt["model_args"]
-    if model_args.get("name") in CLASSIFIERS:
+    if model_class(model_args.get("name")).is_classifier:
         raise SegdilError(f"{checkpoint}: model {model_args.get('name')!r} classifies whole images; segdil predict needs a segmentation model")
     if int(model_args.get("in_channels", 3)) != 3:
         raise SegdilError(f"{checkpoint}: the model takes {model_args['in_channels']} input channels; segdil predict feeds RGB images (3 channels)")

@@ -227,21 +227,3 @@ def describe_stack(report: RFReport) -> str:
     if report.stem:
         text = ("stem + " if report.stem == 1 else f"{report.stem} stem layers + ") + text
     return text
-
-
-# --------------------------------------------------------------------------- configured models
-
-
-def hdc_stack_args(model_args: dict[str, Any]) -> dict[str, Any]:
-    """``analyze_stack`` keyword arguments (rates, repeat, kernel, stem) of an ``hdc`` model section.
-
-    Missing keys take the ``HDCNet`` defaults. Raises ValueError for any other model name.
-    """
-    from segdil.models.hdc import HDCNet
-
-    name = model_args.get("name", "hdc")
-    if name != "hdc":
-        raise ValueError(f"model {name!r} has no dilation-rate stack to analyse; the analytic receptive field covers hdc models")
-    defaults = {k: p.default for k, p in inspect.signature(HDCNet).parameters.items() if p.default is not inspect.Parameter.empty}
-    args = {**defaults, **{k: v for k, v in model_args.items() if v is not None}}
-    return {"rates": tuple(int(r) for r in args["rates"]), "repeat": int(args["blocks"]), "kernel": 3, "stem": 1 if args["stem_width"] else 0}

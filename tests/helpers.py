@@ -9,17 +9,12 @@ import torch
 
 from segdil.checkpoint import save_checkpoint
 from segdil.config import Config
-from segdil.models import create_model
-
-TINY_ARGS = {
-    "hdc": dict(widths=[8], blocks=1),
-    "fcn": dict(pools=3, width=8, skips="fcn8", upsample="deconv"),
-}
+from segdil.models import create_model, model_class
 
 
 def make_checkpoint(path: Path, name: str = "hdc", seed: int = 0, **extra: Any) -> Path:
     """A 3-class checkpoint of a tiny model with randomised BatchNorm statistics (so folding matters)."""
-    args = {"name": name, "num_classes": 3, **TINY_ARGS.get(name, {})}
+    args = {"name": name, "num_classes": 3, **model_class(name).tiny_args()}
     torch.manual_seed(seed)
     model = create_model(**args)
     with torch.no_grad():

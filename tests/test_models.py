@@ -4,29 +4,33 @@ import pytest
 import torch
 from torch import nn
 
-from segdil.models import CLASSIFIERS, MODELS, count_flops, count_params, create_model
-
-# the smallest arguments that still exercise each family; every registered model must appear
-TINY = {
-    "hdc": dict(widths=[8], rates=[1, 2, 5], blocks=2),
-    "fcn": dict(pools=3, width=8, skips="fcn8", upsample="deconv"),
-    "seed_classifier": dict(),
-    "smp": dict(arch="Unet", encoder="resnet18"),
-}
+from segdil.models import MODELS, count_flops, count_params, create_model
+from segdil.models.base import SegModel
 
 
-def test_every_registered_model_has_a_tiny_setting():
-    assert set(TINY) == set(MODELS)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_states_its_capabilities(name):
+    cls = MODELS[name]
+    assert issubclass(cls, SegModel)
+    model = create_model(name, num_classes=3, **cls.tiny_args())
+    assert isinstance(model.input_multiple, int) and model.input_multiple >= 1
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    assert all(arg in params for arg in cls.width_args), f"{name}: width_args name unknown constructor arguments"
+    assert cls.supports_memory_saver == ("memory_saver" in params)
+    for attr in cls.full_resolution_path:
+        assert isinstance(getattr(model, attr), nn.Module), f"{name}.{attr}"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("size", [(37, 53), (64, 64)])
 def test_forward_shape_backward_reaches_every_parameter(name, size):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, **TINY[name])
+    model = create_model(name, num_classes=3, **MODELS[name].tiny_args())
     x = torch.randn(2, 3, *size)
     y = model(x)
-    expected = (2, 3) if name in CLASSIFIERS else (2, 3, *size)
+    expected = (2, 3) if model.is_classifier else (2, 3, *size)
     assert tuple(y.shape) == expected
     assert torch.isfinite(y).all()
     y.float().square().mean().backward()

@@ -17,7 +17,8 @@ from segdil.checkpoint import save_checkpoint
 from segdil.commands.rf import command as rf_command
 from segdil.erf import build_model, effective_receptive_field, erf_summary
 from segdil.models import create_model
-from segdil.rf import analyze_stack, comparison_stack, covering_group, gridding_group, hdc_rule, hdc_stack_args
+from segdil.models import rf_stack_args
+from segdil.rf import analyze_stack, comparison_stack, covering_group, gridding_group, hdc_rule
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -159,11 +160,11 @@ def test_hdc_model_warns_on_gridding_and_raises_when_strict():
         create_model("hdc", widths=[4], rates=[1, 2, 5], blocks=1, strict=True)
 
 
-def test_hdc_stack_args():
-    assert hdc_stack_args({"name": "hdc", "rates": [1, 2, 3], "blocks": 2, "stem_width": 8}) == {"rates": (1, 2, 3), "repeat": 2, "kernel": 3, "stem": 1}
-    assert hdc_stack_args({"name": "hdc"})["rates"] == (1, 2, 5)
+def test_rf_stack_args():
+    assert rf_stack_args({"name": "hdc", "rates": [1, 2, 3], "blocks": 2, "stem_width": 8}) == {"rates": (1, 2, 3), "repeat": 2, "kernel": 3, "stem": 1}
+    assert rf_stack_args({"name": "hdc"})["rates"] == (1, 2, 5)
     with pytest.raises(ValueError, match="fcn"):
-        hdc_stack_args({"name": "fcn"})
+        rf_stack_args({"name": "fcn"})
 
 
 # --------------------------------------------------------------------------- gradient ERF
@@ -172,7 +173,7 @@ def test_hdc_stack_args():
 @pytest.mark.parametrize("rates,stem_width", [((2, 2), 0), ((1, 2), 4)])
 def test_erf_of_tiny_hdc_lies_inside_the_analytic_rf(rates, stem_width):
     args = {"name": "hdc", "widths": [4], "rates": list(rates), "blocks": 2, "stem_width": stem_width, "num_classes": 2}
-    report = analyze_stack(**hdc_stack_args(args))
+    report = analyze_stack(**rf_stack_args(args))
     model = build_model(args, seed=0)
     size = 32
     erf = effective_receptive_field(model, size, samples=2, seed=0)

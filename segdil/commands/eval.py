@@ -160,11 +160,11 @@ def eval_checkpoint(
     from segdil.data.folder import FolderDataset
     from segdil.data.transforms import to_tensor
     from segdil.inference import predict_logits, resolve_device
-    from segdil.models import CLASSIFIERS
+    from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)
     name = ckpt["model_args"].get("name")
-    if name in CLASSIFIERS:
+    if model_class(name).is_classifier:
         raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
     if not root.is_dir():
         raise SegdilError(f"{root}: --data folder not found")

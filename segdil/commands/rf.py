@@ -116,7 +116,8 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if samples < 1 or (size is not None and size < 1):
         raise SegdilError("--samples/--size: must be at least 1")
 
-    from segdil.rf import analyze_stack, comparison_stack, describe_stack, hdc_stack_args
+    from segdil.models import rf_stack_args
+    from segdil.rf import analyze_stack, comparison_stack, describe_stack
 
     result: dict = {}
     lines: list[str] = []
@@ -130,7 +131,7 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
         model_args, ckpt = _model_args(config_path, checkpoint_path, overrides, print_config)
         result["model"] = model_args["name"]
         try:
-            stack_args = hdc_stack_args(model_args)
+            stack_args = rf_stack_args(model_args)
         except ValueError as exc:
             if not erf_path:
                 raise SegdilError(f"model.name: {exc}; --erf OUT.png gives the gradient ERF of any segmentation model") from None

@@ -1,7 +1,7 @@
 """``--match params|flops``: scale model widths so every model costs about what the first one does.
 
-The width arguments of a model (``hdc``: ``widths`` and ``stem_width``; ``fcn``: ``width`` and
-``max_width``) are multiplied by one factor, found by bisection on log2(factor), and rounded to
+The width arguments of a model (its class's ``width_args``: for ``hdc`` ``widths`` and
+``stem_width``, for ``fcn`` ``width`` and ``max_width``) are multiplied by one factor, found by bisection on log2(factor), and rounded to
 whole channels. smp models have no width argument and are kept as they are. Costs are counted on
 the ``meta`` device (no memory, no arithmetic): parameters, or forward FLOPs of one 256×256 image.
 """
@@ -18,12 +18,6 @@ from typing import Any, Literal
 import torch
 
 CostKind = Literal["params", "flops"]
-
-# the constructor arguments that hold channel counts, per model family
-WIDTH_KEYS: dict[str, tuple[str, ...]] = {
-    "hdc": ("widths", "stem_width"),
-    "fcn": ("width", "max_width"),
-}
 
 COST_SIZE = 256
 
@@ -51,14 +45,21 @@ class Match:
         return f"widths ×{self.factor:.3f}: {kind} {self.ratio:.3f}× the reference"
 
 
+def width_args(name: str | None) -> tuple[str, ...]:
+    """The constructor arguments of model family ``name`` that hold channel counts."""
+    from segdil.models import model_class
+
+    return model_class(name).width_args
+
+
 def is_scalable(model: dict[str, Any]) -> bool:
-    return model.get("name") in WIDTH_KEYS
+    return bool(width_args(model.get("name")))
 
 
 def _defaults(name: str) -> dict[str, Any]:
-    from segdil.models import MODELS
+    from segdil.models import model_class
 
-    return {k: p.default for k, p in inspect.signature(MODELS[name]).parameters.items() if p.default is not inspect.Parameter.empty}
+    return {k: p.default for k, p in inspect.signature(model_class(name)).parameters.items() if p.default is not inspect.Parameter.empty}
 
 
 def scale_model(model: dict[str, Any], factor: float) -> dict[str, Any]:
@@ -66,12 +67,15 @@ def scale_model(model: dict[str, Any], factor: float) -> dict[str, Any]:
 
     Unset widths start from the constructor's defaults; a zero ``stem_width`` (no stem) stays zero.
     """
+    from segdil.models import MODELS
+
     name = model.get("name")
-    if name not in WIDTH_KEYS:
-        raise ValueError(f"model {name!r} has no width argument to scale; scalable: {', '.join(WIDTH_KEYS)}")
+    if not width_args(name):
+        scalable = ", ".join(n for n, cls in MODELS.items() if cls.width_args)
+        raise ValueError(f"model {name!r} has no width argument to scale; scalable: {scalable}")
     defaults = _defaults(name)
     out = dict(model)
-    for key in WIDTH_KEYS[name]:
+    for key in width_args(name):
         value = model.get(key, defaults.get(key))
         if value is None:
             continue

@@ -11,28 +11,42 @@ from typing import Any
 import torch
 from torch import nn
 
+from segdil.models.base import SegModel
 from segdil.models.fcn import FCN
 from segdil.models.hdc import HDCNet
 from segdil.models.seed_classifier import SeedClassifier
 from segdil.models.smp import SMPModel
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[SegModel]] = {
     "hdc": HDCNet,
     "fcn": FCN,
     "seed_classifier": SeedClassifier,
     "smp": SMPModel,
 }
 
-# models that output (N, num_classes) instead of (N, num_classes, H, W)
-CLASSIFIERS = frozenset({"seed_classifier"})
 
-
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model by name. Unknown names raise a ValueError listing the valid ones."""
+def model_class(name: str | None) -> type[SegModel]:
+    """The class registered as ``name``; unknown names raise a ValueError listing the valid ones."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def create_model(name: str, **kwargs: Any) -> SegModel:
+    """Build a registered model by name. Unknown names raise a ValueError listing the valid ones."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return MODELS[name](**kwargs)
+    return model_class(name)(**kwargs)
+
+
+def rf_stack_args(model_args: dict[str, Any]) -> dict[str, Any]:
+    """``segdil.rf.analyze_stack`` arguments of a model section; ValueError for a family without
+    an analytic receptive field."""
+    name = model_args.get("name")
+    stack = model_class(name).rf_stack_args(model_args)
+    if stack is None:
+        analysed = ", ".join(n for n, cls in MODELS.items() if cls.rf_stack_args({}) is not None)
+        raise ValueError(f"model {name!r} has no dilation-rate stack to analyse; the analytic receptive field covers {analysed}")
+    return stack
 
 
 def model_names() -> list[str]:

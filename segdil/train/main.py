@@ -22,7 +22,7 @@ from segdil.checkpoint import load_checkpoint, save_checkpoint
 from segdil.config import Config, dump_config
 from segdil.errors import SegdilError
 from segdil.inference import resolve_device
-from segdil.models import CLASSIFIERS, create_model
+from segdil.models import create_model, model_class
 from segdil.train.distributed import cleanup_distributed, setup_distributed
 from segdil.train.logger import RunLogger
 from segdil.train.losses import SegmentationLoss
@@ -54,7 +54,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     if device.type == "cuda" and dist_info.enabled:
         device = torch.device("cuda", dist_info.local_rank)
         torch.cuda.set_device(device)
-    if cfg.model["name"] in CLASSIFIERS:
+    if model_class(cfg.model["name"]).is_classifier:
         raise SegdilError(f"model.name={cfg.model['name']!r} is an image classifier; tools/train.py trains segmentation models")
     torch.backends.cudnn.benchmark = not tc.deterministic
     if tc.deterministic:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct, pad_to_multiple
 
 
@@ -42,7 +43,7 @@ class Upsample(nn.Module):
         return F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
 
 
-class FCN(nn.Module):
+class FCN(SegModel):
     """Pooling + upsampling baseline at stride 2^P.
 
     Args:
@@ -59,6 +60,16 @@ class FCN(nn.Module):
 
     Any input size works: the input is zero-padded to a multiple of 2^P and the output cropped back.
     """
+
+    width_args = ("width", "max_width")
+
+    @classmethod
+    def tiny_args(cls) -> dict[str, Any]:
+        return dict(pools=3, width=8, skips="fcn8", upsample="deconv")
+
+    @property
+    def input_multiple(self) -> int:
+        return 2**self.pools_count
 
     def __init__(
         self,

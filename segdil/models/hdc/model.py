@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
-from typing import Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct
 
 
@@ -31,7 +33,7 @@ class HDCBlock(nn.Module):
         return y + self.project(x) if self.residual else y
 
 
-class HDCNet(nn.Module):
+class HDCNet(SegModel):
     """Full-resolution Hybrid Dilated Convolution network.
 
     Every layer keeps H×W (stride 1, padding = dilation); there is no pooling, no stride and no
@@ -51,6 +53,21 @@ class HDCNet(nn.Module):
             instead of storing them (less memory, one extra forward per block).
         strict: raise instead of warning when the stacked rates leave holes (gridding).
     """
+
+    supports_memory_saver = True
+    width_args = ("widths", "stem_width")
+    full_resolution_path = ("stem", "blocks", "head")
+
+    @classmethod
+    def tiny_args(cls) -> dict[str, Any]:
+        return dict(widths=[8], rates=[1, 2, 5], blocks=1)
+
+    @classmethod
+    def rf_stack_args(cls, model_args: dict[str, Any]) -> dict[str, Any]:
+        """Rates, repeat, kernel and stem of the stack; missing keys take the constructor defaults."""
+        defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items() if p.default is not inspect.Parameter.empty}
+        args = {**defaults, **{k: v for k, v in model_args.items() if v is not None and k != "name"}}
+        return {"rates": tuple(int(r) for r in args["rates"]), "repeat": int(args["blocks"]), "kernel": 3, "stem": 1 if args["stem_width"] else 0}
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct
 
 WIDTHS = (32, 32, 64, 64, 64, 128)
@@ -12,7 +13,7 @@ RATES = (1, 2, 5, 1, 2, 5)
 MIN_SIZE = 1 + 2 * sum(RATES)  # 33: the receptive field of the stack
 
 
-class SeedClassifier(nn.Module):
+class SeedClassifier(SegModel):
     """Six 3×3 conv-BN-ReLU layers, rates 1, 2, 5, 1, 2, 5, padding 0.
 
     On a 64×64 input the layer outputs are 62, 58, 48, 46, 42 and 32 pixels wide; global average
@@ -22,6 +23,9 @@ class SeedClassifier(nn.Module):
         in_channels: input image channels.
         num_classes: output classes of the linear head.
     """
+
+    is_classifier = True
+    min_input_size = MIN_SIZE
 
     def __init__(self, in_channels: int = 3, num_classes: int = 4):
         super().__init__()

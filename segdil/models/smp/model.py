@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from segdil.models.base import SegModel
 from segdil.models.common import pad_to_multiple
 
 
-class SMPModel(nn.Module):
+class SMPModel(SegModel):
     """A segmentation-models-pytorch model by architecture and encoder name.
 
     Args:
@@ -22,6 +23,14 @@ class SMPModel(nn.Module):
         encoder_weights: None (random init) or the path of a local encoder state_dict file.
         encoder_depth: encoder stages; the input is padded to a multiple of 2^depth.
     """
+
+    @classmethod
+    def tiny_args(cls) -> dict[str, Any]:
+        return dict(arch="Unet", encoder="resnet18")
+
+    @property
+    def input_multiple(self) -> int:
+        return self.multiple
 
     def __init__(
         self,
