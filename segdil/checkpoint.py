@@ -10,27 +10,19 @@ A checkpoint is a plain dict:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from segdil.atomic import atomic_write
+from segdil.atomic import save_torch
 from segdil.errors import SegdilError
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
     """Write ``obj`` to ``path`` so that a crash at any moment leaves the previous file intact."""
-    path = Path(path)
-    with atomic_write(path) as f:
-        torch.save(obj, f)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    save_torch(obj, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -49,15 +41,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model a checkpoint describes, load its weights, put it in eval mode."""
-    import warnings
-
-    from segdil.models import create_model
+    from segdil.models import create_model_quietly
 
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = create_model(**ckpt["model_args"])
-    state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
-    model.load_state_dict(state)
+    model = create_model_quietly(**ckpt["model_args"])
+    model.load_state_dict(checkpoint_state_dict(ckpt))
     return model.to(device).eval()
+
+
+def checkpoint_state_dict(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The model weights, with the prefixes DDP (``module.``) and ``torch.compile`` add removed."""
+    return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}

@@ -7,7 +7,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from segdil.bench import TRAIN_MATRIX, Variant, bench, bench_loader, conv_ceiling, count_step_flops, matrix_variants
+from segdil.bench.ceiling import conv_ceiling
+from segdil.bench.run import bench, bench_loader
+from segdil.bench.steps import count_step_flops
+from segdil.bench.variants import TRAIN_MATRIX, Variant, matrix_variants
 from segdil.cli import cli
 from segdil.config import DataConfig
 from segdil.errors import SegdilError

@@ -126,7 +126,7 @@ def test_failed_run_is_a_one_line_error_naming_its_log(tmp_path):
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 2
     log = out / "runs" / "hdc_synth" / "seed0.log"
-    assert f"hdc_synth seed 0: training failed (exit 2): Error: train.best_metric='nope' is not a validation metric" in result.output
+    assert "hdc_synth seed 0: training failed (exit 2): Error: train.best_metric='nope' is not a validation metric" in result.output
     assert f"full log: {log}" in result.output and log.is_file()
     assert not (out / "report.md").exists() and not (out / "results.json").exists()
 

@@ -175,7 +175,7 @@ def write_checkpoint_and_dataset(tmp_path: Path) -> tuple[Path, Path, torch.nn.M
 def test_checkpoint_mode_matches_direct_prediction(tmp_path, batch_size):
     from segdil.data.io import load_image, load_mask
     from segdil.data.transforms import to_tensor
-    from segdil.inference import predict_logits
+    from segdil.inference.tiling import predict_logits
 
     ckpt, root, model = write_checkpoint_and_dataset(tmp_path)
     out = tmp_path / "eval.json"

@@ -7,10 +7,10 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import make_checkpoint
 
 from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
-from helpers import make_checkpoint
 
 
 def run(*args):

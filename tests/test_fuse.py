@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from segdil.fuse import fold_batchnorm
+from segdil.inference.fuse import fold_batchnorm
 from segdil.models import MODELS, create_model
 
 # every family's tiny instance, plus an hdc with a stem (a conv-BN pair outside the blocks)

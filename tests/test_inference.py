@@ -3,9 +3,10 @@ import warnings
 import pytest
 import torch
 
-import segdil.inference as inference
+import segdil.inference.tiling as inference
+from segdil.device import resolve_device
 from segdil.errors import SegdilError
-from segdil.inference import edge_weights, predict_logits, resolve_device, tile_starts
+from segdil.inference.tiling import edge_weights, predict_logits, tile_starts
 from segdil.models import create_model
 from segdil.rf import analyze_stack
 

@@ -47,7 +47,7 @@ def test_outputs_and_gradients_match_the_plain_model(memory_format):
     torch.testing.assert_close(train_step(saver, x, target), train_step(plain, x, target), **OUT_TOL)
     for (name, p), (_, q) in zip(plain.named_parameters(), saver.named_parameters()):
         assert q.grad is not None, name
-        torch.testing.assert_close(q.grad, p.grad, **GRAD_TOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(q.grad, p.grad, **GRAD_TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_input_gradient_matches():
@@ -74,7 +74,7 @@ def test_batchnorm_running_statistics_update_once_per_step():
         if key.endswith("num_batches_tracked"):
             assert int(saver_state[key]) == int(plain_state[key]) == 2, key
         else:
-            torch.testing.assert_close(saver_state[key], plain_state[key], atol=1e-7, rtol=0, msg=lambda m: f"{key}: {m}")
+            torch.testing.assert_close(saver_state[key], plain_state[key], atol=1e-7, rtol=0, msg=lambda m, key=key: f"{key}: {m}")
 
 
 def test_eval_and_no_grad_do_not_checkpoint():
@@ -124,7 +124,7 @@ def test_compiled_memory_saver_matches_the_plain_model():
         nn.functional.cross_entropy(out, target).backward()
         torch.testing.assert_close(out.detach(), expected.detach(), **OUT_TOL)
     for (name, p), (_, q) in zip(plain.named_parameters(), saver.named_parameters()):
-        torch.testing.assert_close(q.grad, p.grad, **GRAD_TOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(q.grad, p.grad, **GRAD_TOL, msg=lambda m, name=name: f"{name}: {m}")
     plain_state, saver_state = plain.state_dict(), saver.state_dict()
     for key in plain_state:
-        torch.testing.assert_close(saver_state[key], plain_state[key], atol=1e-6, rtol=1e-5, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(saver_state[key], plain_state[key], atol=1e-6, rtol=1e-5, msg=lambda m, key=key: f"{key}: {m}")

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import segmentation_models_pytorch as smp
+import torch
 
 from segdil.metrics import ConfusionMatrix, Evaluator, pixel_metrics
 

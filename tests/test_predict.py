@@ -6,16 +6,16 @@ import pytest
 import skimage
 import torch
 from click.testing import CliRunner
+from helpers import make_checkpoint
 from PIL import Image
 
-import segdil.inference as inference
+import segdil.inference.tiling as inference
 from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
 from segdil.config import Config
 from segdil.data.io import load_image
 from segdil.data.transforms import to_tensor
-from segdil.inference import predict_logits
-from helpers import make_checkpoint
+from segdil.inference.tiling import predict_logits
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 MEAN, STD = Config().data.mean, Config().data.std

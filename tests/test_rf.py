@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from segdil.checkpoint import save_checkpoint
 from segdil.commands.rf import command as rf_command
-from segdil.erf import build_model, effective_receptive_field, erf_summary
-from segdil.models import create_model
-from segdil.models import rf_stack_args
+from segdil.models import create_model, rf_stack_args
+from segdil.models.receptive_field import build_model
 from segdil.rf import analyze_stack, comparison_stack, covering_group, gridding_group, hdc_rule
+from segdil.rf.erf import effective_receptive_field, erf_summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

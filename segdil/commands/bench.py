@@ -74,60 +74,14 @@ def command(
     where native, BatchNorm folded for --infer). With --matrix the naive baseline and each
     optimisation are timed in rounds in one process and compared.
     """
-    import torch
+    from segdil.bench.run import bench_from_options
 
-    from segdil import bench as b
-    from segdil.errors import SegdilError
-
-    if threads is not None:
-        if threads < 1:
-            raise SegdilError(f"--threads {threads}: use at least 1")
-        torch.set_num_threads(threads)
-    if conv_ceiling:
-        dev = b.resolve_device(device)
-        dtype = torch.bfloat16 if (amp if amp is not None else b.default_amp(dev)) else torch.float32
-        result = b.conv_ceiling(conv_channels, size, batch, device=str(dev), dtype=dtype, channels_last=channels_last, steps=steps or (20 if dev.type == "cuda" else 3), warmup=warmup if warmup is not None else (5 if dev.type == "cuda" else 1))
-        click.echo(b.format_conv_table(result))
-        if json_path:
-            b.write_json(result, json_path)
-        return
-
-    cfg = resolve_model(model, overrides)
-    mode = "train" if train else "infer"
-    if matrix:
-        names = [v for v in variants.split(",") if v.strip()] if variants else b.matrix_variants(mode, cfg.model["name"])
-        if names and b.Variant.parse(names[0]) != b.Variant():
-            names = ["naive", *[n for n in names if b.Variant.parse(n) != b.Variant()]]
-        chosen = [b.Variant.parse(n) for n in names]
-    else:
-        if variants:
-            raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
-        dev = b.resolve_device(device)
-        if fuse and train:
-            raise SegdilError("--fuse: BatchNorm folding is for inference only; use --infer or --no-fuse")
-        chosen = [
-            b.Variant(
-                channels_last=channels_last,
-                amp=amp if amp is not None else b.default_amp(dev),
-                compile=compile_,
-                fuse=(not train) if fuse is None else fuse,
-                memory_saver=memory_saver,
-            )
-        ]
-    result = b.bench(
-        cfg.model,
-        mode=mode,
-        size=size,
-        batch=batch,
-        device=device,
-        variants=chosen,
-        steps=steps,
-        warmup=warmup,
-        compile_backend=compile_backend,
-        isolate_memory=isolate_memory,
-        data_cfg=cfg.data if with_data else None,
+    cfg = None if conv_ceiling else resolve_model(model, overrides)
+    click.echo(
+        bench_from_options(
+            cfg, size=size, batch=batch, train=train, device=device, amp=amp, channels_last=channels_last, compile_=compile_,
+            compile_backend=compile_backend, fuse=fuse, memory_saver=memory_saver, steps=steps, warmup=warmup, matrix=matrix,
+            variants=variants, isolate_memory=isolate_memory, with_data=with_data, threads=threads, conv_ceiling=conv_ceiling,
+            conv_channels=conv_channels, json_path=json_path,
+        )
     )
-    click.echo(b.format_table(result))
-    if json_path:
-        b.write_json(result, json_path)
-        click.echo(f"wrote {json_path}")

@@ -159,7 +159,8 @@ def eval_checkpoint(
     from segdil.config import DataConfig, EvalConfig
     from segdil.data.folder import FolderDataset
     from segdil.data.transforms import to_tensor
-    from segdil.inference import predict_logits, resolve_device
+    from segdil.device import resolve_device
+    from segdil.inference.tiling import predict_logits
     from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)

@@ -10,15 +10,12 @@ import click
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=33), help="Square input size for the FLOP count (seed_classifier needs >= 33).")
 def command(num_classes: int, size: int) -> None:
     """List the registered models with default-argument parameters and GFLOPs per megapixel."""
-    import warnings
 
-    from segdil.models import MODELS, count_flops, count_params, create_model
+    from segdil.models import MODELS, count_flops, count_params, create_model_quietly
 
     click.echo(f"{'name':<16} {'params':>12} {'GFLOPs/MP':>10}  description")
     for name, cls in MODELS.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = create_model(name, num_classes=num_classes)
+        model = create_model_quietly(name=name, num_classes=num_classes)
         flops = count_flops(model, size, size)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:<16} {count_params(model):>12,} {flops / size / size / 1e3:>10.2f}  {doc}")

@@ -46,7 +46,7 @@ def command(
     nothing written, unless --overwrite is given. Unreadable files are reported and skipped; the
     summary lists them and the exit code is then 1.
     """
-    from segdil.predict import predict_files
+    from segdil.inference.predict import predict_files
 
     summary = predict_files(
         checkpoint,

@@ -7,11 +7,11 @@ widths (``matching``), train every model × seed (``run.run_models``), aggregate
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from segdil.atomic import write_json
 
 MATCH_TOLERANCE = 0.1
 OVERLAY_CROPS = 3
@@ -34,8 +34,8 @@ def compare(
 ) -> Path:
     """Run the comparison into ``out``; returns the path of ``out/report.md``."""
     from segdil.compare import report, run
+    from segdil.device import resolve_device
     from segdil.errors import SegdilError
-    from segdil.inference import resolve_device
 
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
@@ -65,9 +65,7 @@ def compare(
     figures = draw_figures(results, entries, out)
     results["environment"]["duration_s"] = time.perf_counter() - started
     results["figures"] = {name: str(path.relative_to(out)) for name, path in figures.items()}
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2, default=str))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", results, default=str)
     return report.write_report(results, figures, out)
 
 
@@ -77,7 +75,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     from segdil.compare import plots
     from segdil.compare.run import run_dir
     from segdil.data import build_datasets
-    from segdil.inference import resolve_device
+    from segdil.device import resolve_device
 
     folder = Path(out) / "figures"
     figures = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -88,15 +87,14 @@ def scale_model(model: dict[str, Any], factor: float) -> dict[str, Any]:
 
 def model_cost(model: dict[str, Any], kind: CostKind, num_classes: int | None = None, size: int = COST_SIZE) -> int:
     """Parameters, or forward FLOPs of one ``size``×``size`` image, of the model a section describes."""
-    from segdil.models import count_flops, count_params, create_model
+    from segdil.models import count_flops, count_params, create_model_quietly
 
     args = dict(model)
     args.pop("encoder_weights", None)  # pretrained weights change neither count; nothing is loaded
     if num_classes is not None:
         args["num_classes"] = num_classes
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.simplefilter("ignore")
-        net = create_model(**args)
+    with torch.device("meta"):
+        net = create_model_quietly(**args)
     if kind == "params":
         return count_params(net)
     if kind == "flops":

@@ -7,12 +7,13 @@ atomically. Every function takes the ``results`` dict of :func:`segdil.compare.c
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from segdil.atomic import save_figure
 
 DPI = 120
 
@@ -26,16 +27,6 @@ def _figure(ncols: int, width: float = 5.6, height: float = 4.2):
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Write a PNG atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI)
-    os.replace(tmp, path)
-    return path
 
 
 def model_colors(labels: Sequence[str]) -> dict[str, Any]:
@@ -128,7 +119,7 @@ def plot_size_curves(results: dict[str, Any], metric: str, path: Path) -> Path:
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(f"{METRIC_TITLES.get(metric, metric)} against object size — mean ± std over {results['settings']['seeds']} seed(s)", fontsize=10)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 # --------------------------------------------------------------------------- pooling sweep
@@ -187,7 +178,7 @@ def plot_pool_sweep(results: dict[str, Any], path: Path) -> Path | None:
     right.grid(True, axis="y", alpha=0.3)
     right.legend(fontsize=8, loc="best")
     fig.suptitle("Pooling sweep: objects smaller than the stride 2^P against P", fontsize=11)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=DPI)
 
 
 # --------------------------------------------------------------------------- qualitative overlays
@@ -261,7 +252,7 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
     ``found`` counts the crop's objects under ``below`` px that the prediction recovers (IoU ≥ 0.5).
     """
     from segdil.data.transforms import to_tensor
-    from segdil.inference import predict_logits
+    from segdil.inference.tiling import predict_logits
     from segdil.metrics.objects import object_stats
 
     for crop in crops:
@@ -338,4 +329,4 @@ def plot_overlays(
     if class_names:
         handles = [Patch(color=colors[i] / 255.0, label=name) for i, name in enumerate(class_names) if i != background_class]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=DPI)

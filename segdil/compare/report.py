@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, Union
 
+from segdil.atomic import write_text
+from segdil.device import cpu_name
+
 # --------------------------------------------------------------------------- blocks
 
 
@@ -98,16 +101,6 @@ def fmt_bytes(node: Any, seeds: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _version(dist: str) -> str:
@@ -450,17 +443,11 @@ def render_html(blocks: list[Block], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(results: dict[str, Any], figures: dict[str, Path], out: Path) -> Path:
     """Write ``out/report.md`` and ``out/report.html``; returns the path of report.md."""
     out = Path(out)
     blocks = build_blocks(results, figures)
     title = blocks[0].text if blocks and isinstance(blocks[0], Heading) else "segdil compare"
-    _write_text(out / "report.html", render_html(blocks, title))
-    _write_text(out / "report.md", render_markdown(blocks, out))
+    write_text(out / "report.html", render_html(blocks, title))
+    write_text(out / "report.md", render_markdown(blocks, out))
     return out / "report.md"

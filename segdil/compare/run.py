@@ -13,7 +13,6 @@ import copy
 import fnmatch
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from segdil.atomic import open_log, write_json
+from segdil.bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from segdil.compare.matching import CostKind, Match, match_models
 from segdil.compare.presets import SWEEP_BASE, shipped_config
 from segdil.config import Config, config_from_dict, dump_config, load_config, validate_model_section
@@ -205,54 +206,18 @@ def run_dir(out: Path, label: str, seed: int) -> Path:
     return Path(out) / "runs" / label / f"seed{seed}"
 
 
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak resident set size to its current size (Linux ``clear_refs`` 5)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size: ``VmHWM`` where readable, else ``ru_maxrss``."""
-    hwm = _proc_status_kib("VmHWM")
-    if hwm is not None:
-        return hwm * 1024
-    import resource  # Unix only; Linux reads VmHWM above
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-
-
-def rss_bytes() -> int | None:
-    rss = _proc_status_kib("VmRSS")
-    return None if rss is None else rss * 1024
-
-
 def warm_imports(cfg: Config) -> None:
     """Import what ``train()`` imports lazily, so that neither its memory nor its time counts as training."""
-    import warnings
-
-    import torch
 
     import segmentation_models_pytorch  # noqa: F401  (the training loss imports it)
+    import torch
 
     import segdil.data
     import segdil.data.loader
     import segdil.data.transforms
     import segdil.metrics
     import segdil.train.validate  # noqa: F401
-    from segdil.models import create_model
+    from segdil.models import create_model_quietly
 
     try:
         import torch.utils.tensorboard  # noqa: F401  (the run logger writes TensorBoard scalars when it can)
@@ -262,9 +227,8 @@ def warm_imports(cfg: Config) -> None:
     # start autograd's engine and the convolution libraries on a toy layer (their one-time cost is no model's)
     toy = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
     toy(torch.zeros(2, 3, 8, 8)).sum().backward()
-    with warnings.catch_warnings(), torch.device("meta"):
-        warnings.simplefilter("ignore")
-        create_model(**cfg.model)  # smp models import segmentation_models_pytorch
+    with torch.device("meta"):
+        create_model_quietly(**cfg.model)  # smp models import segmentation_models_pytorch
 
 
 def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
@@ -277,7 +241,7 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
     import torch
 
     from segdil.checkpoint import load_checkpoint
-    from segdil.inference import resolve_device
+    from segdil.device import resolve_device
     from segdil.train.main import train
 
     device = resolve_device(cfg.train.device)
@@ -315,12 +279,6 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-    os.replace(tmp, path)
-
-
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
@@ -333,7 +291,8 @@ def train_isolated(cfg: Config, work_dir: Path, log_path: Path) -> dict[str, Any
     """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``."""
     request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve())})
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
+    log_path.unlink(missing_ok=True)  # one run's log, not the history of earlier attempts
+    with open_log(log_path) as log:
         proc = subprocess.run([sys.executable, "-m", "segdil.compare.run"], input=request, text=True, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
@@ -532,7 +491,7 @@ def _child_main() -> None:
     except SegdilError as exc:
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
-    _write_json(work_dir / "run.json", record)
+    write_json(work_dir / "run.json", record, default=_json_default)
 
 
 if __name__ == "__main__":

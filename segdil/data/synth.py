@@ -35,6 +35,7 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
+from segdil.atomic import write_text
 from segdil.config import SynthConfig
 from segdil.data.io import save_image, save_mask
 from segdil.errors import SegdilError
@@ -394,7 +395,7 @@ def write_synthetic(out_dir: str | Path, cfg: SynthConfig, *, overwrite: bool = 
         names = synth_class_names(cfg)
         colours = [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in names]
         classes_yaml = {"classes": names, "colors": colours, "reduce_zero_label": False}
-        (tmp / "classes.yaml").write_text(yaml.safe_dump(classes_yaml, default_flow_style=None, sort_keys=False))
+        write_text(tmp / "classes.yaml", yaml.safe_dump(classes_yaml, default_flow_style=None, sort_keys=False))
         objects: dict[str, dict[str, list]] = {}
         done = 0
         for split, count in (("train", cfg.n_train), ("val", cfg.n_val)):
@@ -410,7 +411,7 @@ def write_synthetic(out_dir: str | Path, cfg: SynthConfig, *, overwrite: bool = 
                 done += 1
                 if progress is not None:
                     progress(done)
-        (tmp / "objects.json").write_text(_objects_json(names, cfg, objects))
+        write_text(tmp / "objects.json", _objects_json(names, cfg, objects))
         save_image(tmp / "preview.png", _preview(cfg))
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")

@@ -6,6 +6,7 @@ values left empty fall back to the constructor's defaults.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -36,6 +37,14 @@ def create_model(name: str, **kwargs: Any) -> SegModel:
     """Build a registered model by name. Unknown names raise a ValueError listing the valid ones."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return model_class(name)(**kwargs)
+
+
+def create_model_quietly(**model_args: Any) -> SegModel:
+    """``create_model`` with construction warnings (gridding) silenced, for code that reports the
+    analysis elsewhere or builds models only to count or run them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return create_model(**model_args)
 
 
 def rf_stack_args(model_args: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ class RunLogger:
             return
         from tqdm import tqdm
 
-        self.jsonl = open(work_dir / "metrics.jsonl", "a")
+        from segdil.atomic import open_log
+
+        self.jsonl = open_log(work_dir / "metrics.jsonl")
         self.bar = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True)
         try:
             from torch.utils.tensorboard import SummaryWriter

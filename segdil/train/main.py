@@ -6,8 +6,6 @@ process trains on its shard with DDP; only rank 0 writes.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import signal
 import time
@@ -18,10 +16,11 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from segdil.atomic import write_json, write_text
 from segdil.checkpoint import load_checkpoint, save_checkpoint
 from segdil.config import Config, dump_config
+from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError
-from segdil.inference import resolve_device
 from segdil.models import create_model, model_class
 from segdil.train.distributed import cleanup_distributed, setup_distributed
 from segdil.train.logger import RunLogger
@@ -34,13 +33,6 @@ from segdil.train.validate import validate
 
 class StopRequested(Exception):
     """Raised inside the loop after SIGINT/SIGTERM, once the current step has finished."""
-
-
-def autocast_context(cfg: Config, device: torch.device):
-    use_bf16 = cfg.train.amp == "bf16" or (cfg.train.amp == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
@@ -56,6 +48,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
         torch.cuda.set_device(device)
     if model_class(cfg.model["name"]).is_classifier:
         raise SegdilError(f"model.name={cfg.model['name']!r} is an image classifier; tools/train.py trains segmentation models")
+    amp = train_amp(tc.amp, device)
     torch.backends.cudnn.benchmark = not tc.deterministic
     if tc.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -70,7 +63,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     ckpt = load_checkpoint(path / "last.pt") if resume else None
     if dist_info.is_main:
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.yaml").write_text(dump_config(cfg))
+        write_text(path / "config.yaml", dump_config(cfg))
     log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps)
     log.echo(f"work dir: {path}\n" + dump_config(cfg))
 
@@ -150,7 +143,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
             images, masks = next(batches)
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             masks = masks.to(device, non_blocking=True)
-            with autocast_context(cfg, device):
+            with autocast(device, amp):
                 logits = train_model(images)
             loss = criterion(logits, masks)
             if not torch.isfinite(loss):
@@ -176,7 +169,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
                 budget_over = bool(flag.item())
             last = step == tc.max_steps or budget_over
             if step % tc.val_every == 0 or last:
-                metrics, samples = validate(model, val_loader, num_classes, cfg, device, autocast_context(cfg, device), keep=4 if log.tb else 0)
+                metrics, samples = validate(model, val_loader, num_classes, cfg, device, autocast(device, amp), keep=4 if log.tb else 0)
                 model.train()
                 log.overlays(step, samples, cfg.data.mean, cfg.data.std, getattr(train_ds, "class_colors", None))
                 score = metrics.get(tc.best_metric)
@@ -197,7 +190,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
         save("last.pt")
         name = signal.Signals(stop["signal"]).name
         log.echo(f"{name} received: saved {path / 'last.pt'} at step {step}; continue with --resume --work-dir {path}")
-        raise SystemExit(128 + stop["signal"])
+        raise SystemExit(128 + stop["signal"]) from None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -205,5 +198,5 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
         cleanup_distributed()
     result = {"work_dir": str(path), "step": step, "train_s": time.perf_counter() - started, "img_per_s": seen / max(time.perf_counter() - started, 1e-9), **metrics}
     if dist_info.is_main:
-        (path / "final_metrics.json").write_text(json.dumps(result, indent=2))
+        write_json(path / "final_metrics.json", result)
     return result

@@ -155,8 +155,9 @@ def predict_files(
     from segdil.checkpoint import load_checkpoint, model_from_checkpoint
     from segdil.config import DataConfig
     from segdil.data.io import IMAGE_EXTS
-    from segdil.fuse import fold_batchnorm
-    from segdil.inference import check_tiling, predict_logits, resolve_device
+    from segdil.device import resolve_device
+    from segdil.inference.fuse import fold_batchnorm
+    from segdil.inference.tiling import check_tiling, predict_logits
     from segdil.models import model_class
 
     inputs = [Path(p) for p in inputs]

@@ -13,35 +13,16 @@ logits; for larger receptive fields the ramps blend the seams.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Iterator
 
 import torch
 from torch import nn
 
+from segdil.device import autocast, resolve_device
 from segdil.errors import SegdilError
 
 PIXEL_BUDGET = 1 << 20  # pixels per forward pass (all images of a batch together) before tiling
 AUTO_TILE = 512  # tile side used when an image exceeds the budget and no tile size is given
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    name = str(name).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise SegdilError(f"device {name!r}: CUDA is not available here; use --device cpu or --device auto")
-        device = torch.device(name)
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            valid = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
-            raise SegdilError(f"device {name!r}: only {count} CUDA device(s) present; use {valid}")
-        return device
-    raise SegdilError(f"device {name!r}: unknown device; valid values are auto, cpu, cuda")
 
 
 def predict_logits(
@@ -68,7 +49,7 @@ def predict_logits(
     was_training = model.training
     model.eval().to(device)
     try:
-        with torch.no_grad(), _autocast(device, amp):
+        with torch.no_grad(), autocast(device, amp):
             if tile is None and height * width <= PIXEL_BUDGET:
                 return _predict_whole(model, images, device)
             tile = tile or AUTO_TILE
@@ -148,10 +129,3 @@ def _forward(model: nn.Module, batch: torch.Tensor, device: torch.device) -> tor
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if not amp:
-        return contextlib.nullcontext()
-    bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if bf16 else torch.float16)

@@ -9,15 +9,13 @@ computes statistics over the whole image and so spreads a small gradient everywh
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from segdil.errors import SegdilError
-from segdil.rf import RFReport
+from segdil.rf.analysis import RFReport
 
 
 def effective_receptive_field(model: nn.Module, size: int, in_channels: int = 3, samples: int = 1, seed: int = 0, device: str | torch.device = "cpu") -> np.ndarray:
@@ -63,23 +61,3 @@ def erf_summary(erf: np.ndarray, report: RFReport | None = None) -> dict[str, An
         holes = [(cy + dy, cx + dx) for dy, dx in report.hole_offsets() if 0 <= cy + dy < h and 0 <= cx + dx < w] if report.gridding else []
         summary["holes_with_gradient"] = int(sum(erf[y, x] != 0 for y, x in holes))
     return summary
-
-
-def build_model(model_args: dict[str, Any], checkpoint: dict[str, Any] | None = None, seed: int = 0) -> nn.Module:
-    """The model ``model_args`` describes: random init from ``seed``, or the checkpoint's weights."""
-    from segdil.models import create_model, model_class
-
-    if model_class(model_args.get("name")).is_classifier:
-        raise SegdilError(f"model.name: {model_args['name']!r} is a classifier (one score per image); the ERF needs a segmentation model")
-    torch.manual_seed(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gridding warnings: the analytic report says it already
-        model = create_model(**model_args)
-    if checkpoint is not None:
-        state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise SegdilError(f"--checkpoint: its weights do not fit the model of --config ({first}); drop --config to use the checkpoint's own model_args") from None
-    return model

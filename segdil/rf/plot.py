@@ -5,12 +5,12 @@ Figures are drawn with matplotlib (Agg) and written atomically (temporary file, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from segdil.rf import RFReport, describe_stack
+from segdil.atomic import save_figure
+from segdil.rf.analysis import RFReport, describe_stack
 
 MAX_DRAWN_RF = 1025
 HOLE_RGBA = (0.85, 0.1, 0.1, 1.0)
@@ -50,20 +50,6 @@ def _stack_title(report: RFReport, note: str = "") -> str:
     rule = "passes" if report.hdc_rule_ok else "fails"
     first = describe_stack(report) + (f" — {note}" if note else "")
     return f"{first}\nRF {report.receptive_field}, coverage {report.coverage:.1%} ({verdict}); M2={report.M2} {rule}"
-
-
-def save_figure(fig, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` via a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def plot_stack(report: RFReport, path: str | Path, comparison: tuple[RFReport, str] | None = None) -> Path:

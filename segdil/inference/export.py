@@ -12,8 +12,6 @@ exporter is used with symbolic height and width.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segdil.atomic import file_mode
+from segdil.atomic import atomic_path
 from segdil.errors import SegdilError
 
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
@@ -126,7 +124,7 @@ def export_checkpoint(
     checkpoint's model without folding, so ``fuse`` is checked too.
     """
     from segdil.checkpoint import load_checkpoint, model_from_checkpoint
-    from segdil.fuse import fold_batchnorm
+    from segdil.inference.fuse import fold_batchnorm
 
     _require("onnx")
     _require("onnxruntime")
@@ -136,22 +134,15 @@ def export_checkpoint(
     ckpt = load_checkpoint(checkpoint)
     reference = model_from_checkpoint(ckpt, "cpu")
     model = fold_batchnorm(reference) if fuse else reference
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         export_onnx(model, tmp, height=height, width=width, dynamic=dynamic, opset=opset)
         import onnx
 
-        onnx.checker.check_model(tmp)
+        onnx.checker.check_model(str(tmp))
         results = check_onnx(reference, tmp, check_shapes(_in_channels(reference), height, width, dynamic))
         worst = max(diff for _, diff in results)
         if not worst <= atol:
             raise SegdilError(f"{out}: onnxruntime output differs from PyTorch by {worst:.3g} (> {atol:g}); the file was not written")
-        os.chmod(tmp, file_mode())  # mkstemp creates files readable by the owner only
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return results
 
 

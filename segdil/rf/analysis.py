@@ -7,11 +7,10 @@ the 2-D path counts are the outer product of the 1-D ones.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 

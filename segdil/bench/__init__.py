@@ -1,0 +1,1 @@
+"""``segdil bench``: training and inference speed, memory and the conv ceiling."""

@@ -1,0 +1,233 @@
+"""Speed and memory of one training or inference step: alone, or as a matrix of optimisations.
+
+A *variant* is a set of switches on top of the naive form (fp32, NCHW, eager, unfused):
+``channels_last``, ``amp`` (bf16 autocast), ``compile`` (``torch.compile``), ``fuse`` (BatchNorm
+folded into the convolutions, inference only) and ``memory_saver`` (HDC activation checkpointing).
+
+Timing: ``warmup`` untimed steps, then ``steps`` timed ones (``torch.cuda.synchronize`` around each
+on CUDA); the figure is the median. A matrix builds every variant in one process and times them in
+rounds (one step of each variant per round), so load from other processes falls on all variants
+alike and the ratios to the naive baseline stay comparable on a shared machine.
+
+Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during a step, less what other
+variants hold, plus this variant's own parameters, buffers, optimizer state and inputs. On CPU the
+peak resident set size (``VmHWM``), which is process-wide; a matrix therefore measures each
+variant's memory in a fresh subprocess.
+
+FLOPs come from ``torch.utils.flop_counter`` on the meta device: forward for inference, forward and
+backward for training, always for the plain model (activation recomputation is not counted).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Optional, Sequence
+
+import torch
+
+from segdil.atomic import write_json
+from segdil.bench.memory import _memory_in_subprocess, current_rss_mb, peak_rss_mb
+from segdil.bench.steps import Measurement, build_runner, count_step_flops, timed_step, warm_up
+from segdil.bench.variants import Variant, check_variants, matrix_variants
+from segdil.device import environment, native_bf16, resolve_device
+from segdil.errors import SegdilError
+
+
+def default_steps(device: torch.device) -> tuple[int, int]:
+    """Timed steps and warm-up steps when none are given: 20/5 on CUDA, 5/2 on the CPU."""
+    return (20, 5) if device.type == "cuda" else (5, 2)
+
+
+def set_threads(threads: Optional[int]) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise SegdilError(f"--threads {threads}: use at least 1")
+        torch.set_num_threads(threads)
+
+
+def bench_loader(data_cfg: Any, size: int, batch: int, batches: int = 8, seed: int = 0) -> dict[str, Any]:
+    """Images per second the training data pipeline delivers: synthetic images of ``size`` generated
+    on the fly, augmented by the training transform with ``crop_size = size``, batched by the loader
+    with ``data_cfg.num_workers`` workers. The first batch (worker start-up) is not timed."""
+    from segdil.data.loader import build_loader
+    from segdil.data.synth import SyntheticSegmentation
+    from segdil.data.transforms import build_train_transform
+
+    synth = data_cfg.synth
+    largest = min(synth.max_object, 0.7 * size)
+    synth = replace(synth, size=size, max_object=largest, min_object=min(synth.min_object, largest), n_train=max(synth.n_train, batch * (batches + 1)))
+    cfg = replace(data_cfg, synth=synth, crop_size=size)
+    dataset = SyntheticSegmentation("train", synth, build_train_transform(cfg), mean=cfg.mean, std=cfg.std)
+    loader = build_loader(dataset, batch, shuffle=True, num_workers=cfg.num_workers, drop_last=True, seed=seed)
+    iterator = iter(loader)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    elapsed = time.perf_counter() - start
+    del iterator
+    return {"img_per_s": round(batch * batches / elapsed, 2), "batches": batches, "num_workers": cfg.num_workers, "source": "synthetic"}
+
+
+def bench(
+    model_args: dict[str, Any],
+    *,
+    mode: str = "train",
+    size: int = 512,
+    batch: int = 16,
+    device: str = "auto",
+    variants: Sequence[Variant | str] = (),
+    steps: Optional[int] = None,
+    warmup: Optional[int] = None,
+    compile_backend: str = "inductor",
+    isolate_memory: bool = True,
+    data_cfg: Any = None,
+    data_batches: int = 8,
+    threads: Optional[int] = None,
+) -> dict[str, Any]:
+    """Measure each of ``variants`` on ``model_args`` (``create_model`` kwargs, ``name`` included).
+
+    With more than one variant the first is the baseline and every entry gets ``speedup`` =
+    baseline median ms per step / its median (and ``speedup_best``, the same for the fastest steps). ``steps``/``warmup`` default to 20/5 on CUDA, 5/2 on
+    CPU. ``isolate_memory`` measures CPU memory of each variant of a matrix in a fresh subprocess.
+    ``data_cfg`` (a ``DataConfig``) also measures the data loader. Returns a JSON-ready dict.
+    """
+    if size < 1 or batch < 1:
+        raise SegdilError(f"--size {size} --batch {batch}: both must be at least 1")
+    set_threads(threads)
+    dev = resolve_device(device)
+    default_timed, default_warmup = default_steps(dev)
+    steps = default_timed if steps is None else steps
+    warmup = default_warmup if warmup is None else warmup
+    if steps < 1 or warmup < 0:
+        raise SegdilError(f"--steps {steps} --warmup {warmup}: need at least one step and no negative warm-up")
+    chosen = [v if isinstance(v, Variant) else Variant.parse(v) for v in variants] or [Variant()]
+    check_variants(chosen, mode, model_args)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+
+    result: dict[str, Any] = {"model": dict(model_args), "mode": mode, "size": size, "batch": batch, "steps": steps, "warmup": warmup, **environment(dev)}
+    result["data"] = bench_loader(data_cfg, size, batch, data_batches) if data_cfg is not None else None
+    flops = count_step_flops(model_args, mode, size, batch)
+    result["flops_per_step"] = flops
+    result["gflops_per_image"] = round(flops / batch / 1e9, 3) if flops else None
+
+    runners = [build_runner(model_args, v, mode, size, batch, dev, compile_backend) for v in chosen]
+    measurements = [Measurement(v) for v in chosen]
+    start_rss = current_rss_mb() if dev.type == "cpu" else None
+    for runner, measurement in zip(runners, measurements):
+        warm_up(runner, dev, warmup, measurement)
+    for _ in range(steps):  # rounds: one step of every variant each
+        for runner, measurement in zip(runners, measurements):
+            timed_step(runner, dev, measurement)
+
+    if dev.type == "cuda":
+        result["memory_method"] = "torch.cuda.max_memory_allocated during a step, less other variants' tensors, plus own weights, optimizer state and inputs"
+    elif len(chosen) == 1:
+        measurements[0].peak_memory_mb, measurements[0].rss_before_mb = peak_rss_mb(), start_rss
+        result["memory_method"] = "peak resident set size of this process (VmHWM); step_memory_mb: above the resident set before the first step"
+    elif isolate_memory:
+        for measurement in measurements:
+            probe = _memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
+            measurement.peak_memory_mb, measurement.rss_before_mb = probe.get("peak_rss_mb"), probe.get("rss_before_mb")
+        result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (VmHWM); step_memory_mb: above its resident set before the first step"
+    else:
+        result["memory_method"] = "not measured per variant: CPU peak RSS is process-wide (see process_peak_rss_mb)"
+    if dev.type == "cpu":
+        result["process_peak_rss_mb"] = round(peak_rss_mb(), 1)
+
+    rows = [m.summary(batch, flops) for m in measurements]
+    if len(rows) > 1:
+        base, base_best = rows[0]["ms_per_step"], rows[0]["ms_min"]
+        for row in rows:
+            row["speedup"] = round(base / row["ms_per_step"], 3)
+            row["speedup_best"] = round(base_best / row["ms_min"], 3)  # fastest steps: less exposed to other load
+    result["variants"] = rows
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The variants of a ``bench`` result as a fixed-width table, baseline ratios included."""
+    head = f"{result['model'].get('name')} {result['mode']} {result['size']}x{result['size']} batch {result['batch']} on {result['device_name']} ({result['device']}, {result['threads']} threads, torch {result['torch']})"
+    lines = [head]
+    if result.get("gflops_per_image"):
+        lines.append(f"{result['gflops_per_image']:.2f} GFLOP per image per step")
+    lines.append(f"{'variant':<40} {'ms/step':>9} {'img/s':>9} {'TFLOP/s':>8} {'peak MB':>9} {'step MB':>8} {'speedup':>8} {'best':>6} {'warm-up s':>9}")
+    for row in result["variants"]:
+        tflops = f"{row['tflops']:.3f}" if row["tflops"] is not None else "-"
+        memory = f"{row['peak_memory_mb']:.0f}" if row["peak_memory_mb"] is not None else "-"
+        step_memory = f"{row['step_memory_mb']:.0f}" if row["step_memory_mb"] is not None else "-"
+        speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
+        best = f"{row['speedup_best']:.2f}x" if "speedup_best" in row else ""
+        lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {step_memory:>8} {speedup:>8} {best:>6} {row['warmup_s']:>9.1f}")
+    if result.get("data"):
+        lines.append(f"data loader: {result['data']['img_per_s']:.1f} img/s ({result['data']['num_workers']} workers, {result['data']['source']})")
+    lines.append(f"memory: {result['memory_method']}")
+    return "\n".join(lines)
+
+
+def format_conv_table(result: dict[str, Any]) -> str:
+    lines = [f"3x3 conv {result['channels']}->{result['channels']} {result['size']}x{result['size']} batch {result['batch']} {result['dtype']}{' channels_last' if result['channels_last'] else ''} on {result['device_name']}"]
+    lines.append(f"{'dilation':>8} {'pass':<18} {'ms':>9} {'TFLOP/s':>9}")
+    for row in result["rows"]:
+        lines.append(f"{row['dilation']:>8} {row['pass']:<18} {row['ms']:>9.3f} {row['tflops']:>9.2f}")
+    return "\n".join(lines)
+
+
+def bench_from_options(
+    model_cfg: Any,
+    *,
+    size: int,
+    batch: int,
+    train: bool,
+    device: str,
+    amp: Optional[bool],
+    channels_last: bool,
+    compile_: bool,
+    compile_backend: str,
+    fuse: Optional[bool],
+    memory_saver: bool,
+    steps: Optional[int],
+    warmup: Optional[int],
+    matrix: bool,
+    variants: Optional[str],
+    isolate_memory: bool,
+    with_data: bool,
+    threads: Optional[int],
+    conv_ceiling: bool,
+    conv_channels: int,
+    json_path: Optional[str],
+) -> str:
+    """What ``segdil bench`` does with its options: the variants to time (the switches, or a
+    matrix), the run, the table; the figures also go to ``json_path``. ``model_cfg`` is a
+    resolved ``Config`` (unused for ``conv_ceiling``)."""
+    set_threads(threads)
+    dev = resolve_device(device)
+    amp = native_bf16(dev) if amp is None else amp
+    if conv_ceiling:
+        from segdil.bench.ceiling import conv_ceiling as measure_ceiling
+
+        timed, warm = default_steps(dev)
+        result = measure_ceiling(conv_channels, size, batch, device=str(dev), dtype=torch.bfloat16 if amp else torch.float32, channels_last=channels_last, steps=steps or timed, warmup=warm if warmup is None else warmup)
+        text = format_conv_table(result)
+    else:
+        mode = "train" if train else "infer"
+        if matrix:
+            names = [v for v in variants.split(",") if v.strip()] if variants else matrix_variants(mode, model_cfg.model["name"])
+            chosen = [Variant.parse(n) for n in names]
+            if chosen and chosen[0] != Variant():  # the naive baseline first
+                chosen = [Variant(), *[v for v in chosen if v != Variant()]]
+        else:
+            if variants:
+                raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
+            chosen = [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(not train) if fuse is None else fuse, memory_saver=memory_saver)]
+        result = bench(
+            model_cfg.model, mode=mode, size=size, batch=batch, device=str(dev), variants=chosen, steps=steps, warmup=warmup,
+            compile_backend=compile_backend, isolate_memory=isolate_memory, data_cfg=model_cfg.data if with_data else None,
+        )
+        text = format_table(result)
+    if json_path:
+        write_json(json_path, result)
+        text += f"\nwrote {json_path}"
+    return text

@@ -1,0 +1,1 @@
+"""Prediction: tiling, ``segdil predict`` over files, ONNX export, BatchNorm folding."""
