@@ -50,6 +50,13 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
     return model.to(device).eval()
 
 
+def checkpoint_config(ckpt: dict[str, Any]):
+    """The typed ``Config`` a checkpoint was trained with (defaults for what an older one lacks)."""
+    from segdil.config import config_from_dict
+
+    return config_from_dict(ckpt.get("config") or {"model": dict(ckpt["model_args"])})
+
+
 def checkpoint_state_dict(ckpt: dict[str, Any]) -> dict[str, Any]:
     """The model weights, with the prefixes DDP (``module.``) and ``torch.compile`` add removed."""
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}

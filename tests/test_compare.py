@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from segdil.compare.aggregate import aggregate
 from segdil.compare.matching import match_models, model_cost, scale_model
+from segdil.compare.plan import apply_match, plan_models, split_overrides
 from segdil.compare.plots import bin_centres, densest_window, plot_pool_sweep, plot_size_curves
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs, shipped_config
 from segdil.compare.report import METRIC_COLUMNS, write_report
-from segdil.compare.run import aggregate, apply_match, plan_models, split_overrides
 from segdil.errors import SegdilError
 
 # tiny data and schedule shared by every model; widths per model via LABEL:key=value

@@ -1,8 +1,8 @@
 """``segdil compare``: train several models alike and report object IoU against object size.
 
-:func:`compare` reads top to bottom: plan the models (``run.plan_models``), optionally match their
-widths (``matching``), train every model × seed (``run.run_models``), aggregate over seeds
-(``run.build_results``), draw the figures (``plots``) and write the report (``report``).
+:func:`compare` reads top to bottom: plan the models (``plan.plan_models``), optionally match their
+widths (``matching``), train every model × seed (``execute.run_models``), aggregate over seeds
+(``aggregate.build_results``), draw the figures (``plots``) and write the report (``report``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from segdil.atomic import write_json
+from segdil.data.io import class_palette
 
 MATCH_TOLERANCE = 0.1
 OVERLAY_CROPS = 3
@@ -33,7 +34,7 @@ def compare(
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run the comparison into ``out``; returns the path of ``out/report.md``."""
-    from segdil.compare import report, run
+    from segdil.compare import aggregate, execute, plan, report
     from segdil.device import resolve_device
     from segdil.errors import SegdilError
 
@@ -41,10 +42,10 @@ def compare(
         raise SegdilError(f"--seeds {seeds}: need at least 1")
     environment = report.environment(argv)
     started = time.perf_counter()
-    entries = run.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
+    entries = plan.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
     resolve_device(entries[0].cfg.train.device)  # a missing GPU is an error now, not in the first run
     if match != "none":
-        run.apply_match(entries, match, MATCH_TOLERANCE)
+        plan.apply_match(entries, match, MATCH_TOLERANCE)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     echo(f"comparing {len(entries)} models × {seeds} seed(s) into {out}: {', '.join(e.label for e in entries)}")
@@ -52,7 +53,7 @@ def compare(
         if entry.match is not None:
             echo(f"  {entry.label}: {entry.match.note(match, MATCH_TOLERANCE) if entry is not entries[0] else 'reference'}")
 
-    records = run.run_models(entries, seeds, out, echo)
+    records = execute.run_models(entries, seeds, out, echo)
     settings = {
         "seeds": seeds,
         "match": None if match == "none" else match,
@@ -61,7 +62,7 @@ def compare(
         "overrides": list(overrides),
         "device": entries[0].cfg.train.device,
     }
-    results = run.build_results(entries, records, settings=settings, environment=environment, tolerance=MATCH_TOLERANCE)
+    results = aggregate.build_results(entries, records, settings=settings, environment=environment, tolerance=MATCH_TOLERANCE)
     figures = draw_figures(results, entries, out)
     results["environment"]["duration_s"] = time.perf_counter() - started
     results["figures"] = {name: str(path.relative_to(out)) for name, path in figures.items()}
@@ -73,7 +74,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     """The size curves, the pooling sweep and the overlays, as PNGs under ``out/figures``."""
     from segdil.checkpoint import model_from_checkpoint
     from segdil.compare import plots
-    from segdil.compare.run import run_dir
+    from segdil.compare.execute import run_dir
     from segdil.data import build_datasets
     from segdil.device import resolve_device
 
@@ -96,7 +97,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
         model = model_from_checkpoint(run_dir(out, entry.label, 0) / "last.pt", device=torch_device)
         plots.add_predictions(crops, val_ds, entry.label, model, cfg.data.mean, cfg.data.std, len(class_names), below, device=torch_device, background_class=background)
     first_run = next(r for r in results["runs"] if r["label"] == entries[0].label)
-    colors = plots.palette(first_run.get("class_colors"), first_run.get("class_names") or class_names)
+    colors = class_palette(first_run.get("class_colors"), first_run.get("class_names") or class_names)
     overlays = plots.plot_overlays(crops, [e.label for e in entries], colors, folder / "overlays.png", below, background, class_names)
     if overlays is not None:
         figures["overlays"] = overlays

@@ -266,22 +266,6 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
         crop.found[label] = int((objects["iou"][small] >= 0.5).sum())
 
 
-def palette(class_colors: Sequence[Sequence[int]] | None, class_names: Sequence[str] | None = None) -> np.ndarray:
-    """(256, 3) uint8 colours: the given class colours, else the synthetic benchmark's, else the VOC map."""
-    from segdil.data.io import default_palette
-
-    colors = np.array(default_palette(256), dtype=np.uint8)
-    if class_colors is None and class_names is not None:
-        from segdil.data.synth import SYNTH_CLASSES, SYNTH_COLORS
-
-        if list(class_names) == list(SYNTH_CLASSES[: len(class_names)]):
-            class_colors = SYNTH_COLORS[: len(class_names)]
-    for i, color in enumerate(list(class_colors or [])[:256]):
-        colors[i] = np.asarray(color, dtype=np.uint8)[:3]
-    colors[255] = (255, 255, 255)
-    return colors
-
-
 def blend(image: np.ndarray, mask: np.ndarray, colors: np.ndarray, background_class: int | None = 0, alpha: float = 0.75) -> np.ndarray:
     """The image dimmed, with every non-background pixel painted its class colour (``alpha`` opaque)."""
     out = image.astype(np.float32) * 0.55

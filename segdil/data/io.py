@@ -122,6 +122,22 @@ def default_palette(n: int = 256) -> list[tuple[int, int, int]]:
     return palette
 
 
+def class_palette(class_colors: Sequence[Sequence[int]] | None = None, class_names: Sequence[str] | None = None) -> np.ndarray:
+    """(256, 3) uint8 colours of masks, overlays and figures: the given class colours, else the
+    synthetic benchmark's when the class names are its own, else the VOC colour map; index 255
+    (ignore) is white."""
+    colors = np.array(default_palette(256), dtype=np.uint8)
+    if class_colors is None and class_names is not None:
+        from segdil.data.synth import SYNTH_CLASSES, SYNTH_COLORS
+
+        if list(class_names) == list(SYNTH_CLASSES[: len(class_names)]):
+            class_colors = SYNTH_COLORS[: len(class_names)]
+    for i, color in enumerate(list(class_colors or [])[:255]):
+        colors[i] = [int(v) for v in list(color)[:3]]
+    colors[255] = (255, 255, 255)
+    return colors
+
+
 def save_mask(path: str | Path, mask: np.ndarray, palette: Sequence[Sequence[int]] | None = None) -> None:
     """Write ``mask`` (uint8 H x W class indices) as a palette PNG, atomically (temporary file, rename).
 

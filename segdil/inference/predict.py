@@ -118,16 +118,6 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
         raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, or choose another --out folder")
 
 
-def class_palette(ckpt: dict, num_classes: int) -> np.ndarray:
-    """(256, 3) uint8 colours: the checkpoint's ``class_colors`` where given, else the VOC colour map."""
-    from segdil.data.io import default_palette
-
-    palette = np.array(default_palette(256), dtype=np.uint8)
-    for index, colour in enumerate(list(ckpt.get("class_colors") or [])[: min(num_classes, 256)]):
-        palette[index] = [int(v) for v in list(colour)[:3]]
-    return palette
-
-
 def predict_files(
     checkpoint: Path,
     inputs: Sequence[Path],
@@ -152,9 +142,8 @@ def predict_files(
     """
     from tqdm import tqdm
 
-    from segdil.checkpoint import load_checkpoint, model_from_checkpoint
-    from segdil.config import DataConfig
-    from segdil.data.io import IMAGE_EXTS
+    from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+    from segdil.data.io import IMAGE_EXTS, class_palette
     from segdil.device import resolve_device
     from segdil.inference.fuse import fold_batchnorm
     from segdil.inference.tiling import check_tiling, predict_logits
@@ -177,17 +166,17 @@ def predict_files(
     model = model_from_checkpoint(ckpt, run_device)
     if fuse:
         model = fold_batchnorm(model)
-    data_cfg = {**DataConfig().__dict__, **((ckpt.get("config") or {}).get("data") or {})}
+    data_cfg = checkpoint_config(ckpt).data
 
     summary = PredictSummary()
     palette = None
     with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-        for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg["mean"], data_cfg["std"], summary, bar):
+        for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg.mean, data_cfg.std, summary, bar):
             logits = predict_logits(model, tensor, device=run_device, tile=tile, overlap=overlap)
             if palette is None:
                 if logits.shape[1] > 256:
                     raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")
-                palette = class_palette(ckpt, logits.shape[1])
+                palette = class_palette(ckpt.get("class_colors"), ckpt.get("class_names"))
             for job, image, image_logits in zip(batch_jobs, images, logits):
                 write_outputs(job, image, image_logits, palette)
                 summary.written.append(job.mask)
@@ -215,29 +204,23 @@ def overlay_image(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alph
 
 def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar) -> Iterator[tuple[list, list, torch.Tensor]]:
     """Runs of up to ``batch_size`` readable images of one size; unreadable files go to ``summary.failed``."""
+    from segdil.data.transforms import to_tensor
+    from segdil.inference.tiling import same_size_runs
+
+    for run in same_size_runs(_readable(jobs, summary, bar), lambda item: item[1].shape, batch_size):
+        yield [j for j, _ in run], [im for _, im in run], torch.stack([to_tensor(im, mean, std) for _, im in run])
+
+
+def _readable(jobs, summary: PredictSummary, bar) -> Iterator[tuple[PredictJob, np.ndarray]]:
     from segdil.data.io import load_image
 
-    pending: list[tuple[PredictJob, np.ndarray]] = []
     for job in jobs:
         try:
-            image = load_image(job.source)
+            yield job, load_image(job.source)
         except SegdilError as exc:
             summary.failed.append((job.source, exc.message))
             bar.write(f"skipped {exc.message}", file=sys.stderr)
             bar.update(1)
-            continue
-        if pending and (len(pending) == batch_size or pending[0][1].shape != image.shape):
-            yield _stack(pending, mean, std)
-            pending = []
-        pending.append((job, image))
-    if pending:
-        yield _stack(pending, mean, std)
-
-
-def _stack(pending, mean, std) -> tuple[list, list, torch.Tensor]:
-    from segdil.data.transforms import to_tensor
-
-    return [j for j, _ in pending], [im for _, im in pending], torch.stack([to_tensor(im, mean, std) for _, im in pending])
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

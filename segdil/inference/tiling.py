@@ -13,7 +13,7 @@ logits; for larger receptive fields the ramps blend the seams.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -124,6 +124,22 @@ def _forward(model: nn.Module, batch: torch.Tensor, device: torch.device) -> tor
             "prediction needs a segmentation model that returns (N, C, H, W) logits"
         )
     return out.float()
+
+
+T = TypeVar("T")
+
+
+def same_size_runs(items: Iterable[T], shape: Callable[[T], tuple], limit: int) -> Iterator[list[T]]:
+    """Consecutive items of one ``shape``, at most ``limit`` at a time: the batches images of
+    different sizes can form without padding."""
+    run: list[T] = []
+    for item in items:
+        if run and (len(run) == limit or shape(run[0]) != shape(item)):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -6,11 +6,14 @@ process trains on its shard with DDP; only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -22,7 +25,7 @@ from segdil.config import Config, dump_config
 from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError
 from segdil.models import create_model, model_class
-from segdil.train.distributed import cleanup_distributed, setup_distributed
+from segdil.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from segdil.train.logger import RunLogger
 from segdil.train.losses import SegmentationLoss
 from segdil.train.optim import build_optimizer, build_scheduler
@@ -38,14 +41,9 @@ class StopRequested(Exception):
 def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Train ``cfg``; returns the last validation metrics. Writes into the run's work dir."""
     from segdil.data import build_datasets
-    from segdil.data.loader import build_loader
 
     tc = cfg.train
-    device = resolve_device(tc.device)
-    dist_info = setup_distributed(device)
-    if device.type == "cuda" and dist_info.enabled:
-        device = torch.device("cuda", dist_info.local_rank)
-        torch.cuda.set_device(device)
+    device, dist_info = setup_device(tc.device)
     if model_class(cfg.model["name"]).is_classifier:
         raise SegdilError(f"model.name={cfg.model['name']!r} is an image classifier; tools/train.py trains segmentation models")
     amp = train_amp(tc.amp, device)
@@ -54,12 +52,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
     # ---- run folder, resume state
-    path = resolve_work_dir(cfg.name, work_dir, resume)
-    if dist_info.enabled:  # every rank has checked the folder; now all take rank 0's, before anyone writes
-        shared = [str(path)]
-        dist.broadcast_object_list(shared, src=0)
-        path = type(path)(shared[0])
-        dist.barrier()
+    path = shared_work_dir(resolve_work_dir(cfg.name, work_dir, resume), dist_info)
     ckpt = load_checkpoint(path / "last.pt") if resume else None
     if dist_info.is_main:
         path.mkdir(parents=True, exist_ok=True)
@@ -75,128 +68,209 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     if cfg.model.get("num_classes", num_classes) != num_classes:
         raise SegdilError(f"model.num_classes={cfg.model['num_classes']} but the data has {num_classes} classes ({', '.join(class_names)}); remove model.num_classes")
 
-    # ---- model, optimizer, schedule
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if not dist_info.is_main else "default")
-        model = create_model(**model_args)
-    if tc.sync_bn and dist_info.enabled:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    # ---- model, optimizer, schedule, loaders
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format)
-    optimizer = build_optimizer(model, tc)
-    scheduler = build_scheduler(optimizer, tc)
-    criterion = SegmentationLoss(tc.loss, num_classes).to(device)
+    run = Run.build(cfg, model_args, dist_info, device, memory_format, path, class_names, getattr(train_ds, "class_colors", None))
     step, best, metrics = 0, None, {}
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, best, metrics = ckpt["step"], ckpt.get("best"), ckpt.get("metrics", {})
-        set_rng_state(ckpt["rng"])
+        step, best, metrics = run.restore(ckpt)
         log.echo(f"resumed from {path / 'last.pt'} at step {step}")
-    train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if dist_info.enabled else model
+    train_model = DistributedDataParallel(run.model, device_ids=[device.index] if device.type == "cuda" else None) if dist_info.enabled else run.model
     if tc.compile:
         train_model = torch.compile(train_model)
-
-    sampler = ResumableSampler(len(train_ds), seed=tc.seed, rank=dist_info.rank, world_size=dist_info.world_size, start=step * tc.batch_size)
-    loader = build_loader(train_ds, tc.batch_size, sampler=sampler, num_workers=cfg.data.num_workers, drop_last=True, seed=tc.seed)
-    # folder images may differ in size and cannot share a batch unless padded to one size
-    val_batch = max(1, tc.batch_size // 2) if cfg.data.root is None else 1
-    val_shard = torch.utils.data.Subset(val_ds, range(dist_info.rank, len(val_ds), dist_info.world_size))
-    val_loader = build_loader(val_shard, val_batch, num_workers=cfg.data.num_workers, seed=tc.seed)
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "model_args": model_args,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": None,  # bf16 autocast needs no loss scaling
-            "step": step,
-            "data_position": step * tc.batch_size,
-            "rng": rng_state(),
-            "config": cfg.to_dict(),
-            "class_names": list(class_names),
-            "class_colors": getattr(train_ds, "class_colors", None),
-            "metrics": metrics,
-            "best": best,
-        }
-
-    def save(name: str) -> None:
-        if dist_info.is_main:
-            save_checkpoint(checkpoint_state(), path / name)
-
-    # ---- signals: finish the step, save last.pt, exit
-    stop = {"signal": None}
-
-    def on_signal(signum, frame):
-        stop["signal"] = signum
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    loader, val_loader = build_loaders(cfg, train_ds, val_ds, dist_info, start=step * tc.batch_size)
 
     # ---- the loop
     train_model.train()
     started, seen = time.perf_counter(), 0
     batches = iter(loader)
-    try:
-        while step < tc.max_steps:
-            images, masks = next(batches)
-            images = images.to(device, non_blocking=True, memory_format=memory_format)
-            masks = masks.to(device, non_blocking=True)
-            with autocast(device, amp):
-                logits = train_model(images)
-            loss = criterion(logits, masks)
-            if not torch.isfinite(loss):
-                raise SegdilError(
-                    f"step {step + 1}: the loss is {loss.item()}; stopped. The last good checkpoint is {path / 'last.pt'}. "
-                    "Lower train.lr or set train.grad_clip"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            seen += images.shape[0] * dist_info.world_size
-            elapsed = time.perf_counter() - started
-            log.step(step, loss=loss.item(), lr=scheduler.get_last_lr()[0], img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every)
+    with signals_caught() as stop:
+        try:
+            while step < tc.max_steps:
+                images, masks = next(batches)
+                loss = run.step(train_model, images, masks, amp, step)
+                step += 1
+                seen += images.shape[0] * dist_info.world_size
+                elapsed = time.perf_counter() - started
+                log.step(step, loss=loss, lr=run.scheduler.get_last_lr()[0], img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every)
 
-            budget_over = tc.budget_s is not None and elapsed >= tc.budget_s
-            if dist_info.enabled and tc.budget_s is not None:
-                flag = torch.tensor(float(budget_over), device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                budget_over = bool(flag.item())
-            last = step == tc.max_steps or budget_over
-            if step % tc.val_every == 0 or last:
-                metrics, samples = validate(model, val_loader, num_classes, cfg, device, autocast(device, amp), keep=4 if log.tb else 0)
-                model.train()
-                log.overlays(step, samples, cfg.data.mean, cfg.data.std, getattr(train_ds, "class_colors", None))
-                score = metrics.get(tc.best_metric)
-                if score is None and tc.best_metric not in metrics:
-                    raise SegdilError(f"train.best_metric={tc.best_metric!r} is not a validation metric; choose one of {', '.join(k for k, v in metrics.items() if isinstance(v, (int, float)))}")
-                log.validation(step, metrics, class_names)
-                if score is not None and not math.isnan(score) and (best is None or score > best):
-                    best = score
-                    save("best.pt")
-            if step % tc.ckpt_every == 0 or last:
-                save("last.pt")
-            if stop["signal"] is not None:
-                raise StopRequested
-            if budget_over:
-                log.echo(f"train.budget_s={tc.budget_s} reached at step {step}")
-                break
-    except StopRequested:
-        save("last.pt")
-        name = signal.Signals(stop["signal"]).name
-        log.echo(f"{name} received: saved {path / 'last.pt'} at step {step}; continue with --resume --work-dir {path}")
-        raise SystemExit(128 + stop["signal"]) from None
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        log.close()
-        cleanup_distributed()
+                budget_over = budget_reached(tc.budget_s, elapsed, dist_info, device)
+                last = step == tc.max_steps or budget_over
+                if step % tc.val_every == 0 or last:
+                    metrics, best = run.validate(val_loader, log, step, best, amp)
+                if step % tc.ckpt_every == 0 or last:
+                    run.save("last.pt", step, metrics, best)
+                if stop["signal"] is not None:
+                    raise StopRequested
+                if budget_over:
+                    log.echo(f"train.budget_s={tc.budget_s} reached at step {step}")
+                    break
+        except StopRequested:
+            run.save("last.pt", step, metrics, best)
+            name = signal.Signals(stop["signal"]).name
+            log.echo(f"{name} received: saved {path / 'last.pt'} at step {step}; continue with --resume --work-dir {path}")
+            raise SystemExit(128 + stop["signal"]) from None
+        finally:
+            log.close()
+            cleanup_distributed()
     result = {"work_dir": str(path), "step": step, "train_s": time.perf_counter() - started, "img_per_s": seen / max(time.perf_counter() - started, 1e-9), **metrics}
     if dist_info.is_main:
         write_json(path / "final_metrics.json", result)
     return result
+
+
+@dataclass
+class Run:
+    """What one training run holds: the model and its optimisation, where it writes, what it saves."""
+
+    cfg: Config
+    model_args: dict[str, Any]
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    criterion: torch.nn.Module
+    device: torch.device
+    memory_format: torch.memory_format
+    path: Path
+    class_names: list[str]
+    class_colors: list | None
+    writes: bool
+
+    @classmethod
+    def build(cls, cfg: Config, model_args: dict[str, Any], dist_info: DistInfo, device: torch.device, memory_format: torch.memory_format, path: Path, class_names: list[str], class_colors: list | None) -> "Run":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore" if not dist_info.is_main else "default")
+            model = create_model(**model_args)
+        if cfg.train.sync_bn and dist_info.enabled:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(device, memory_format=memory_format)
+        optimizer = build_optimizer(model, cfg.train)
+        scheduler = build_scheduler(optimizer, cfg.train)
+        criterion = SegmentationLoss(cfg.train.loss, len(class_names)).to(device)
+        return cls(cfg, model_args, model, optimizer, scheduler, criterion, device, memory_format, path, list(class_names), class_colors, dist_info.is_main)
+
+    def validate(self, val_loader, log: RunLogger, step: int, best: float | None, amp: bool) -> tuple[dict[str, Any], float | None]:
+        """Validation metrics at ``step``; a new best score writes ``best.pt``. Returns metrics and best."""
+        tc = self.cfg.train
+        metrics, samples = validate(self.model, val_loader, len(self.class_names), self.cfg, self.device, autocast(self.device, amp), keep=4 if log.tb else 0)
+        self.model.train()
+        log.overlays(step, samples, self.cfg.data.mean, self.cfg.data.std, self.class_colors)
+        score = metrics.get(tc.best_metric)
+        if score is None and tc.best_metric not in metrics:
+            raise SegdilError(f"train.best_metric={tc.best_metric!r} is not a validation metric; choose one of {', '.join(k for k, v in metrics.items() if isinstance(v, (int, float)))}")
+        log.validation(step, metrics, self.class_names)
+        if score is not None and not math.isnan(score) and (best is None or score > best):
+            best = score
+            self.save("best.pt", step, metrics, best)
+        return metrics, best
+
+    def restore(self, ckpt: dict[str, Any]) -> tuple[int, float | None, dict[str, Any]]:
+        """Weights, optimizer, schedule and RNG states of ``last.pt``; returns step, best score, metrics."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        return ckpt["step"], ckpt.get("best"), ckpt.get("metrics", {})
+
+    def step(self, train_model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, amp: bool, step: int) -> float:
+        """One optimisation step; returns the loss. A non-finite loss stops the run."""
+        tc = self.cfg.train
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        masks = masks.to(self.device, non_blocking=True)
+        with autocast(self.device, amp):
+            logits = train_model(images)
+        loss = self.criterion(logits, masks)
+        if not torch.isfinite(loss):
+            raise SegdilError(
+                f"step {step + 1}: the loss is {loss.item()}; stopped. The last good checkpoint is {self.path / 'last.pt'}. "
+                "Lower train.lr or set train.grad_clip"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+    def save(self, name: str, step: int, metrics: dict[str, Any], best: float | None) -> None:
+        """Write ``name`` (``last.pt``, ``best.pt``) atomically; only rank 0 writes."""
+        if not self.writes:
+            return
+        state = {
+            "model_args": self.model_args,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": None,  # bf16 autocast needs no loss scaling
+            "step": step,
+            "data_position": step * self.cfg.train.batch_size,
+            "rng": rng_state(),
+            "config": self.cfg.to_dict(),
+            "class_names": self.class_names,
+            "class_colors": self.class_colors,
+            "metrics": metrics,
+            "best": best,
+        }
+        save_checkpoint(state, self.path / name)
+
+
+def build_loaders(cfg: Config, train_ds, val_ds, dist_info: DistInfo, start: int):
+    """The training loader (resumable at sample ``start``) and this rank's validation shard."""
+    from segdil.data.loader import build_loader
+
+    tc = cfg.train
+    sampler = ResumableSampler(len(train_ds), seed=tc.seed, rank=dist_info.rank, world_size=dist_info.world_size, start=start)
+    loader = build_loader(train_ds, tc.batch_size, sampler=sampler, num_workers=cfg.data.num_workers, drop_last=True, seed=tc.seed)
+    # folder images may differ in size and cannot share a batch unless padded to one size
+    val_batch = max(1, tc.batch_size // 2) if cfg.data.root is None else 1
+    val_shard = torch.utils.data.Subset(val_ds, range(dist_info.rank, len(val_ds), dist_info.world_size))
+    return loader, build_loader(val_shard, val_batch, num_workers=cfg.data.num_workers, seed=tc.seed)
+
+
+def setup_device(name: str) -> tuple[torch.device, DistInfo]:
+    """The training device; under torchrun the process group, each rank on its own GPU."""
+    device = resolve_device(name)
+    dist_info = setup_distributed(device)
+    if device.type == "cuda" and dist_info.enabled:
+        device = torch.device("cuda", dist_info.local_rank)
+        torch.cuda.set_device(device)
+    return device, dist_info
+
+
+def shared_work_dir(path: Path, dist_info: DistInfo) -> Path:
+    """Every rank has checked its work dir; now all take rank 0's, before anyone writes."""
+    if not dist_info.enabled:
+        return path
+    shared = [str(path)]
+    dist.broadcast_object_list(shared, src=0)
+    dist.barrier()
+    return Path(shared[0])
+
+
+def budget_reached(budget_s: float | None, elapsed: float, dist_info: DistInfo, device: torch.device) -> bool:
+    """Whether ``train.budget_s`` is spent; under DDP when any rank's is, so all stop at one step."""
+    if budget_s is None:
+        return False
+    over = elapsed >= budget_s
+    if dist_info.enabled:
+        flag = torch.tensor(float(over), device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        over = bool(flag.item())
+    return over
+
+
+@contextlib.contextmanager
+def signals_caught() -> Iterator[dict[str, Any]]:
+    """SIGINT and SIGTERM only set ``stop["signal"]``: the loop finishes its step, saves, exits."""
+    stop: dict[str, Any] = {"signal": None}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

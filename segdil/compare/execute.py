@@ -1,0 +1,197 @@
+"""Train every model × every seed of a comparison.
+
+Each run trains in a fresh Python process (``python -m segdil.compare.execute``, the request on
+stdin) so that its peak memory is its own: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU
+the rise of the process's peak resident set size during training over its resident size just
+before (see :func:`measure_training`). The run writes ``run.json`` beside the usual ``train``
+outputs in ``OUT/runs/<label>/seed<k>``; a finished run with the same config is reused, not retrained.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from segdil.atomic import open_log, write_json
+from segdil.bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+from segdil.compare.plan import ModelEntry
+from segdil.config import Config, config_from_dict, dump_config
+from segdil.errors import SegdilError
+
+# train() result keys that are not validation metrics
+RUN_KEYS = ("work_dir", "step", "train_s", "img_per_s")
+
+
+def run_config(entry: ModelEntry, seed: int) -> Config:
+    cfg = copy.deepcopy(entry.cfg)
+    cfg.train.seed = seed
+    cfg.name = entry.label
+    return cfg
+
+
+def run_dir(out: Path, label: str, seed: int) -> Path:
+    return Path(out) / "runs" / label / f"seed{seed}"
+
+
+def warm_imports(cfg: Config) -> None:
+    """Import what ``train()`` imports lazily, so that neither its memory nor its time counts as training."""
+
+    import segmentation_models_pytorch  # noqa: F401  (the training loss imports it)
+    import torch
+
+    import segdil.data
+    import segdil.data.loader
+    import segdil.data.transforms
+    import segdil.metrics
+    import segdil.train.validate  # noqa: F401
+    from segdil.models import create_model_quietly
+
+    try:
+        import torch.utils.tensorboard  # noqa: F401  (the run logger writes TensorBoard scalars when it can)
+    except ImportError:
+        pass
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo
+    # start autograd's engine and the convolution libraries on a toy layer (their one-time cost is no model's)
+    toy = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    toy(torch.zeros(2, 3, 8, 8)).sum().backward()
+    with torch.device("meta"):
+        create_model_quietly(**cfg.model)  # smp models import segmentation_models_pytorch
+
+
+def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
+    """Train in this process and return the run record (metrics, speed, peak memory, model args).
+
+    CPU memory is the rise of the peak resident set size during ``train()`` over the resident size
+    just before it, after the modules ``train()`` needs are imported; the peak is reset first where
+    Linux allows it, so the imports' own peak does not hide it. DataLoader workers are not counted.
+    """
+    import torch
+
+    from segdil.checkpoint import load_checkpoint
+    from segdil.device import resolve_device
+    from segdil.train.main import train
+
+    device = resolve_device(cfg.train.device)
+    warm_imports(cfg)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    reset = reset_peak_rss()
+    rss_before, peak_before = rss_bytes(), peak_rss_bytes()
+    result = train(cfg, work_dir=str(work_dir), quiet=False)
+    peak_after = peak_rss_bytes()
+    baseline = rss_before if reset and rss_before is not None else peak_before
+    memory: dict[str, Any] = {
+        "cpu_rss_before_bytes": rss_before,
+        "cpu_rss_peak_bytes": peak_after,
+        "cpu_rss_increase_bytes": max(0, peak_after - baseline),
+        "cpu_peak_reset": reset,
+    }
+    if device.type == "cuda":
+        memory.update(kind="cuda_max_allocated", peak_bytes=int(torch.cuda.max_memory_allocated(device)))
+    else:
+        memory.update(kind="cpu_rss_increase", peak_bytes=memory["cpu_rss_increase_bytes"])
+    ckpt = load_checkpoint(Path(work_dir) / "last.pt")
+    return {
+        "step": result["step"],
+        "train_s": result["train_s"],
+        "img_per_s": result["img_per_s"],
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "memory": memory,
+        "model_args": ckpt["model_args"],
+        "class_names": ckpt.get("class_names"),
+        "class_colors": ckpt.get("class_colors"),
+        "metrics": {k: v for k, v in result.items() if k not in RUN_KEYS},
+    }
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def train_isolated(cfg: Config, work_dir: Path, log_path: Path) -> dict[str, Any]:
+    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``."""
+    request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve())})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.unlink(missing_ok=True)  # one run's log, not the history of earlier attempts
+    with open_log(log_path) as log:
+        proc = subprocess.run([sys.executable, "-m", "segdil.compare.execute"], input=request, text=True, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "no output"
+        raise SegdilError(f"{cfg.name} seed {cfg.train.seed}: training failed (exit {proc.returncode}): {last[:300]} — full log: {log_path}")
+    return json.loads((Path(work_dir) / "run.json").read_text())
+
+
+def _reusable(work_dir: Path, cfg: Config) -> str:
+    """``new`` (nothing there), ``done`` (finished, same config), ``partial`` (same config, unfinished), or ``other``."""
+    if not work_dir.exists():
+        return "new"
+    saved = work_dir / "config.yaml"
+    if not saved.is_file() or saved.read_text() != dump_config(cfg):
+        return "other" if any(work_dir.iterdir()) else "new"
+    return "done" if (work_dir / "run.json").is_file() else "partial"
+
+
+def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train every model with seeds 0…seeds-1 (seed by seed); returns one record per run."""
+    records = []
+    total = len(entries) * seeds
+    done = 0
+    for seed in range(seeds):
+        for entry in entries:
+            done += 1
+            cfg = run_config(entry, seed)
+            work_dir = run_dir(out, entry.label, seed)
+            state = _reusable(work_dir, cfg)
+            if state == "other":
+                raise SegdilError(f"{work_dir}: holds a run with a different config; choose another --out or delete that folder")
+            if state == "done":
+                record = json.loads((work_dir / "run.json").read_text())
+                echo(f"[{done}/{total}] {entry.label} seed {seed}: reused {work_dir}")
+            else:
+                if state == "partial":
+                    shutil.rmtree(work_dir)  # an unfinished run of this very config: start it afresh
+                log = work_dir.parent / f"seed{seed}.log"
+                echo(f"[{done}/{total}] {entry.label} seed {seed}: training (progress in {log})")
+                started = time.perf_counter()
+                record = train_isolated(cfg, work_dir, log)
+                m = record["metrics"]
+                echo(
+                    f"[{done}/{total}] {entry.label} seed {seed}: mIoU {_fmt(m.get('mIoU'))}, small-object IoU "
+                    f"{_fmt(m.get('small_object_iou'))}, {record['step']} steps, {time.perf_counter() - started:.0f} s"
+                )
+            record.update(label=entry.label, seed=seed, work_dir=str(work_dir))
+            records.append(record)
+    return records
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
+
+
+def _child_main() -> None:
+    request = json.loads(sys.stdin.read())
+    cfg = config_from_dict(request["config"])
+    work_dir = Path(request["work_dir"])
+    try:
+        record = measure_training(cfg, work_dir)
+    except SegdilError as exc:
+        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    write_json(work_dir / "run.json", record, default=_json_default)
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -1,0 +1,305 @@
+"""The sections of the compare report, top to bottom: each turns ``results.json`` into blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from segdil.compare.report import (
+    COST_COLUMNS,
+    METRIC_COLUMNS,
+    Block,
+    Code,
+    Figure,
+    Heading,
+    Para,
+    Table,
+    fmt_bytes,
+    fmt_count,
+    fmt_stat,
+    fmt_steps,
+)
+
+
+def _intro_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The title and what was run."""
+    settings = results["settings"]
+    seeds = results["settings"]["seeds"]
+    models = results["models"]
+    labels = [m["label"] for m in results["models"]]
+    blocks: list[Block] = [Heading(1, "segdil compare: " + ", ".join(labels))]
+    blocks.append(
+        Para(
+            f"{len(models)} models × {seeds} seed(s) (`train.seed` 0…{seeds - 1}), {_schedule_words(settings)}, batch size {settings['batch_size']}, "
+            f"on {_device_words(results)}. Every model saw {_data_words(settings)}, with the same augmentation and the same seeds, and was evaluated with the "
+            f"weights of its last step on the whole validation split. Values are the mean ± sample standard deviation (n−1) over seeds."
+        )
+    )
+    return blocks
+
+
+def _results_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The main table: cost beside accuracy, and what each column means."""
+    seeds = results["settings"]["seeds"]
+    models = results["models"]
+    aggregate = results["aggregate"]
+    small = results.get("small_threshold", 16)
+    blocks: list[Block] = []
+    blocks.append(Heading(2, "Results"))
+    headers = ["model", *COST_COLUMNS, *METRIC_COLUMNS]
+    rows = []
+    for m in models:
+        agg = aggregate[m["label"]]
+        metrics = agg["metrics"] or {}
+        rows.append(
+            [
+                m["label"],
+                fmt_count(m["params"]),
+                f"{m['gflops_per_mp']:.2f}",
+                fmt_stat(agg["img_per_s"], 1, seeds),
+                fmt_bytes(agg["peak_memory_bytes"], seeds),
+                fmt_steps(agg["step"]),
+                *[fmt_stat(metrics.get(key), 3, seeds) for key in METRIC_COLUMNS.values()],
+            ]
+        )
+    blocks.append(Table(headers, rows))
+    memory_kinds = {r["memory"]["kind"] for r in results["runs"]}
+    memory_words = []
+    if "cuda_max_allocated" in memory_kinds:
+        memory_words.append("on CUDA, `torch.cuda.max_memory_allocated` over the run (tensors only; the caching allocator reserves more)")
+    if "cpu_rss_increase" in memory_kinds:
+        memory_words.append(
+            "on the CPU, how far the training process's peak resident set size rose during training above its size just before "
+            "(each run is a fresh process, the libraries training needs already imported): model, gradients, optimizer state, activations, "
+            "allocator caches and data buffers, plus a few tens of MiB of first-use costs (code and buffers the first training and "
+            "validation steps touch) that every model pays; DataLoader worker processes are not counted"
+        )
+    blocks.append(
+        Para(
+            f"params and GFLOPs/MP (forward FLOPs of one 256×256 image per megapixel, a multiply-add counting 2, from `torch.utils.flop_counter`) "
+            f"are those of the trained models. train img/s is training images per second over the whole run as the training loop measures it "
+            f"(its validations and checkpoint writes included). Peak memory: {'; '.join(memory_words)}. mIoU is the mean over classes of the "
+            f"pixel IoU; small-object IoU is the mean IoU of the ground-truth objects under {small:g} px (√area); iIoU weighs each object by the "
+            f"inverse of its area (see docs/metrics.md)."
+        )
+    )
+    return blocks
+
+
+def _per_class_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Pixel IoU per class."""
+    seeds = results["settings"]["seeds"]
+    models = results["models"]
+    aggregate = results["aggregate"]
+    blocks: list[Block] = []
+    class_names = next((r.get("class_names") for r in results["runs"] if r.get("class_names")), None)
+    if class_names:
+        blocks.append(Heading(2, "Pixel IoU per class"))
+        rows = []
+        for m in models:
+            per_class = (aggregate[m["label"]]["metrics"] or {}).get("per_class_iou") or []
+            rows.append([m["label"]] + [fmt_stat(per_class[i] if i < len(per_class) else None, 3, seeds) for i in range(len(class_names))])
+        blocks.append(Table(["model", *class_names], rows))
+    return blocks
+
+
+def _size_bins_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Object IoU and recall against object size (bins without validation objects are left out)."""
+    seeds = results["settings"]["seeds"]
+    models = results["models"]
+    aggregate = results["aggregate"]
+    bins = _shown_bin_labels(results)
+    blocks: list[Block] = []
+    counts = results.get("bin_counts") or {}
+    empty = [b for b in results["bin_labels"] if b not in bins]
+    for metric, title, name in (("iou", "Object IoU against object size", "size_iou"), ("recall", "Object recall against object size (IoU ≥ 0.5)", "size_recall")):
+        blocks.append(Heading(2, title))
+        headers = ["model"] + [f"{b} px ({fmt_count(counts.get(b))})" for b in bins]
+        rows = []
+        for m in models:
+            per_bin = (aggregate[m["label"]]["metrics"] or {}).get("bins") or {}
+            rows.append([m["label"]] + [fmt_stat((per_bin.get(b) or {}).get(metric), 3, seeds) for b in bins])
+        blocks.append(Table(headers, rows))
+        if name in figures:
+            blocks.append(Figure(figures[name], f"{title}: one line per model, mean ± std over seeds; objects per bin in brackets; log size axis."))
+        if empty and metric == "iou":
+            blocks.append(Para(f"Size bins without validation objects are left out: {', '.join(empty)} px."))
+    return blocks
+
+
+def _pooling_sweep_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The pooling sweep: small-object IoU against the number of pools P."""
+    seeds = results["settings"]["seeds"]
+    aggregate = results["aggregate"]
+    bins = _shown_bin_labels(results)
+    blocks: list[Block] = []
+    if results.get("sweep"):
+        blocks.append(Heading(2, "Pooling sweep"))
+        headers = ["model", "P", "stride 2^P", "small-object IoU"] + [f"IoU {b} px" for b in bins]
+        rows = []
+        for point in results["sweep"]:
+            metrics = aggregate[point["label"]]["metrics"] or {}
+            per_bin = metrics.get("bins") or {}
+            rows.append(
+                [point["label"], str(point["pools"]), str(2 ** point["pools"]), fmt_stat(metrics.get("small_object_iou"), 3, seeds)]
+                + [fmt_stat((per_bin.get(b) or {}).get("iou"), 3, seeds) for b in bins]
+            )
+        blocks.append(Table(headers, rows))
+        if "pool_sweep" in figures:
+            blocks.append(
+                Figure(
+                    figures["pool_sweep"],
+                    "Left: small-object IoU of an FCN with P max-pools (bilinear upsampling, no skips) against P; dashed: the other models. "
+                    "Right: object IoU against size for each P, the stride 2^P dotted on the size axis.",
+                )
+            )
+    return blocks
+
+
+def _width_matching_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """How each model's widths were scaled by --match."""
+    settings = results["settings"]
+    models = results["models"]
+    labels = [m["label"] for m in results["models"]]
+    blocks: list[Block] = []
+    if any(m.get("match") for m in models):
+        kind = settings.get("match")
+        blocks.append(Heading(2, f"Width matching ({kind})"))
+        blocks.append(
+            Para(
+                f"Every model's widths were scaled by one factor so that its {kind} come within ±{settings.get('match_tolerance', 0.1):.0%} of the "
+                f"reference, {labels[0]}. smp models have no width argument and keep their size."
+            )
+        )
+        rows = []
+        for m in models:
+            match = m["match"]
+            widths = ", ".join(f"{k}={m['model_args'][k]}" for k in ("widths", "stem_width", "width", "max_width") if k in m["model_args"])
+            rows.append([m["label"], f"{match['factor']:.3f}", widths or "–", fmt_count(match["cost"]), f"{match['ratio']:.3f}", "yes" if match["within"] else "no", match["note"]])
+        blocks.append(Table(["model", "factor", "widths", kind, "ratio", f"within ±{settings.get('match_tolerance', 0.1):.0%}", "note"], rows, "lrlrrll"))
+    return blocks
+
+
+def _differing_settings_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Training settings that differ between models."""
+    settings = results["settings"]
+    labels = [m["label"] for m in results["models"]]
+    blocks: list[Block] = []
+    differing = settings.get("differing_train_settings") or {}
+    if differing:
+        blocks.append(Heading(2, "Training settings that differ between models"))
+        rows = [[key] + [str(values.get(label)) for label in labels] for key, values in differing.items()]
+        blocks.append(Table(["setting"] + labels, rows, "l" * (1 + len(labels))))
+    return blocks
+
+
+def _overlays_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The validation crops full of tiny objects."""
+    small = results.get("small_threshold", 16)
+    blocks: list[Block] = []
+    if "overlays" in figures:
+        blocks.append(Heading(2, "Validation crops full of tiny objects"))
+        edge = results["size_bins"][0] if results["size_bins"] else small
+        blocks.append(
+            Figure(
+                figures["overlays"],
+                f"The validation crops with the most objects under {edge:g} px; ground truth and each model's prediction (seed 0, last step) "
+                f"painted over the image; under each prediction, how many of those tiny objects it recovers with IoU ≥ 0.5.",
+            )
+        )
+    return blocks
+
+
+def _runs_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """One row per run."""
+    blocks: list[Block] = []
+    blocks.append(Heading(2, "Runs"))
+    rows = []
+    for r in results["runs"]:
+        m = r["metrics"]
+        rows.append(
+            [
+                r["label"],
+                str(r["seed"]),
+                str(r["step"]),
+                f"{r['train_s']:.1f}",
+                f"{r['img_per_s']:.1f}",
+                fmt_bytes({"mean": r["memory"]["peak_bytes"]}),
+                *[f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "–" for k in METRIC_COLUMNS.values()],
+                f"`{r['work_dir']}`",
+            ]
+        )
+    blocks.append(Table(["model", "seed", "steps", "train s", "img/s", "peak memory", *METRIC_COLUMNS, "work dir"], rows, "lrrrrrrrrl"))
+    return blocks
+
+
+def _reproduce_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The command, the machine and the versions."""
+    env = results["environment"]
+    blocks: list[Block] = []
+    blocks.append(Heading(2, "Command, machine, versions"))
+    blocks.append(Code(env["command"]))
+    machine = env["machine"]
+    load = machine.get("load_average")
+    blocks.append(
+        Para(
+            f"Run in `{env['cwd']}`, started {env['date']}"
+            + (f"; the command took {env['duration_s'] / 60:.1f} min (runs it reused were not retrained)" if env.get("duration_s") is not None else "")
+            + f". Machine: {machine['cpu']}, {machine['cores']} cores"
+            + (f", GPU {machine['gpu']} (×{machine['gpu_count']})" if machine.get("gpu") else ", no GPU")
+            + f", {machine['platform']}"
+            + (f"; load average {load[0]:g} / {load[1]:g} / {load[2]:g} at the start (well above 0: other work shared the CPUs and slowed the timings)" if load else "")
+            + ". Versions: "
+            + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+            + "."
+        )
+    )
+    blocks.append(Para("Every number above is in `results.json` (per run and aggregated); each run's config, checkpoints and metrics are in its work dir."))
+    return blocks
+
+
+SECTIONS = (
+    _intro_section,
+    _results_section,
+    _per_class_section,
+    _size_bins_section,
+    _pooling_sweep_section,
+    _width_matching_section,
+    _differing_settings_section,
+    _overlays_section,
+    _runs_section,
+    _reproduce_section,
+)
+
+
+def _shown_bin_labels(results: dict[str, Any]) -> list[str]:
+    from segdil.compare.plots import shown_bins
+
+    return [results["bin_labels"][i] for i in shown_bins(results)]
+
+
+def _device_words(results: dict[str, Any]) -> str:
+    names = sorted({f"{r.get('device_name', r.get('device'))}" for r in results["runs"]})
+    threads = sorted({r.get("torch_threads") for r in results["runs"] if r.get("torch_threads")})
+    machine = results["environment"]["machine"]
+    words = ", ".join(n if n != "cpu" else f"CPU ({machine['cpu']}, {machine['cores']} cores)" for n in names)
+    if names == ["cpu"] and threads:
+        words += f", {'/'.join(map(str, threads))} torch thread(s)"
+    return words
+
+def _data_words(settings: dict[str, Any]) -> str:
+    data = settings["data"]
+    if data.get("root") is None:
+        s = data["synth"]
+        return (
+            f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
+            f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), training crops {data['crop_size']} px"
+        )
+    return f"the folder dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
+
+def _schedule_words(settings: dict[str, Any]) -> str:
+    if settings.get("budget_s") is not None:
+        steps = settings["max_steps"]
+        limit = f", at most {steps} steps" if steps < 10**9 else " (the learning-rate schedule is computed for 10^9 steps, so it barely decays)"
+        return f"the same wall-clock budget of {settings['budget_s']:g} s of training each{limit}"
+    return f"{settings['max_steps']} steps each"

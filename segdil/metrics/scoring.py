@@ -1,0 +1,171 @@
+"""``segdil eval``'s work: score prediction PNGs against ground truth, or a checkpoint on a folder split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from segdil.errors import SegdilError
+
+
+def evaluate(
+    pred_dir: Path | None,
+    gt_dir: Path | None,
+    num_classes: int | None,
+    checkpoint: Path | None,
+    data_root: Path | None,
+    split: str,
+    batch_size: int,
+    device: str,
+    ignore_index: int,
+    background_class: str | None,
+) -> tuple[dict[str, Any], list[str] | None]:
+    """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
+    background = parse_background(background_class)
+    folder_mode = any(v is not None for v in (pred_dir, gt_dir, num_classes))
+    model_mode = any(v is not None for v in (checkpoint, data_root))
+    if folder_mode and model_mode:
+        raise SegdilError("--pred/--gt/--num-classes and --checkpoint/--data are two different modes; use one of them")
+    if folder_mode:
+        missing = [name for name, v in (("--pred", pred_dir), ("--gt", gt_dir), ("--num-classes", num_classes)) if v is None]
+        if missing:
+            raise SegdilError(f"{', '.join(missing)}: required with --pred/--gt/--num-classes")
+        return eval_folders(pred_dir, gt_dir, num_classes, ignore_index, background)
+    if model_mode:
+        missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
+        if missing:
+            raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background)
+    raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
+
+
+def parse_background(value: str | None) -> int | None | str:
+    if value is None:
+        return "default"
+    if value.lower() in ("none", "null"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SegdilError(f"--background-class {value!r}: expected a class index or 'none'") from None
+
+
+def eval_folders(pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: int, background: int | None | str) -> tuple[dict[str, Any], list[str] | None]:
+    """Score every ground-truth mask in ``gt_dir`` against the prediction of the same name."""
+    import torch
+
+    from segdil.config import EvalConfig
+    from segdil.data.io import load_mask
+
+    pairs = match_predictions(pred_dir, gt_dir)
+    ev = EvalConfig()
+    evaluator = _evaluator(num_classes, ignore_index, ev.size_bins, ev.small_threshold, ev.background_class if background == "default" else background, "cpu")
+    for pred_path, gt_path in pairs:
+        gt = load_mask(gt_path)
+        pred = load_mask(pred_path)
+        if pred.shape != gt.shape:
+            raise SegdilError(
+                f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth {gt_path} "
+                f"({gt.shape[1]}x{gt.shape[0]}); predictions must have the ground truth's full resolution"
+            )
+        check_gt(gt, gt_path, num_classes, ignore_index)
+        scored = gt != ignore_index
+        if scored.any() and int(pred[scored].max()) >= num_classes:
+            raise SegdilError(f"{pred_path}: class index {int(pred[scored].max())} is outside 0..{num_classes - 1}; check --num-classes or the prediction's values")
+        pred = pred.copy()
+        pred[~scored] = 0  # values under ignored ground truth are not scored
+        evaluator.update(torch.from_numpy(pred)[None], torch.from_numpy(gt.copy())[None])
+    result = evaluator.compute()
+    result["num_images"] = len(pairs)
+    return result, None
+
+
+def match_predictions(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
+    """(prediction, ground truth) pairs: ``PRED_DIR/<name>.png`` for every ``GT_DIR/<name>.png``."""
+    from segdil.data.folder import index_masks
+
+    for flag, folder in (("--pred", pred_dir), ("--gt", gt_dir)):
+        if not folder.is_dir():
+            raise SegdilError(f"{folder}: {flag} folder not found")
+    gt_files = sorted(index_masks(gt_dir).values())
+    if not gt_files:
+        raise SegdilError(f"{gt_dir}: no .png ground-truth masks found")
+    gt_stems = {p.stem for p in gt_files}
+    pred_files = {p.name: p for p in pred_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+    pairs = []
+    for gt_path in gt_files:
+        pred_path = pred_dir / f"{gt_path.stem}.png"
+        if pred_path.name in pred_files:
+            pairs.append((pred_path, gt_path))
+            continue
+        same_stem = [p for p in pred_files.values() if p.stem == gt_path.stem]
+        if same_stem:
+            raise SegdilError(f"{same_stem[0]}: a prediction must be an index PNG named {pred_path.name} (like {gt_path}); convert or rename it")
+        unmatched = sorted(name for name, p in pred_files.items() if p.stem not in gt_stems)
+        hint = f" (files with no ground truth of the same name: {', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})" if unmatched else ""
+        raise SegdilError(f"{pred_path}: missing prediction for {gt_path}; name each prediction like its ground-truth mask{hint}")
+    return pairs
+
+
+def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
+    values = gt[gt != ignore_index]
+    if values.size and int(values.max()) >= num_classes:
+        raise SegdilError(f"{gt_path}: class index {int(values.max())} is outside 0..{num_classes - 1} and not the ignore index {ignore_index}; check --num-classes")
+
+
+def eval_checkpoint(
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str
+) -> tuple[dict[str, Any], list[str] | None]:
+    """Predict every image of the folder dataset split ``ROOT/SPLIT`` with the checkpoint and score it."""
+    import torch
+
+    from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+    from segdil.data.folder import FolderDataset
+    from segdil.data.transforms import to_tensor
+    from segdil.device import resolve_device
+    from segdil.inference.tiling import predict_logits, same_size_runs
+    from segdil.models import model_class
+
+    ckpt = load_checkpoint(checkpoint)
+    name = ckpt["model_args"].get("name")
+    if model_class(name).is_classifier:
+        raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
+    if not root.is_dir():
+        raise SegdilError(f"{root}: --data folder not found")
+    dataset = FolderDataset(root, split)
+    run_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt, run_device)
+    config = checkpoint_config(ckpt)
+    data_cfg, eval_cfg = config.data, config.eval
+    class_names = list(ckpt.get("class_names") or dataset.class_names)
+    num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
+    if len(class_names) != num_classes:
+        raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
+    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, eval_cfg.background_class if background == "default" else background, run_device)
+
+    def samples():
+        for index in range(len(dataset)):
+            image, mask = dataset.load(index)
+            check_gt(mask, dataset.masks[index], num_classes, ignore_index)
+            yield to_tensor(image, data_cfg.mean, data_cfg.std), torch.from_numpy(mask.copy())
+
+    for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
+        batch, gt = torch.stack([image for image, _ in run]), torch.stack([mask for _, mask in run])
+        logits = predict_logits(model, batch, device=run_device, tile=None)
+        if logits.shape[1] != num_classes:
+            raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
+        evaluator.update(logits.argmax(1), gt)
+    result = evaluator.compute()
+    result["num_images"] = len(dataset)
+    return result, class_names
+
+
+def _evaluator(num_classes: int, ignore_index: int, size_bins, small_threshold: float, background: int | None, device):
+    from segdil.metrics import Evaluator
+
+    if background is not None and not 0 <= background < num_classes:
+        raise SegdilError(f"--background-class {background}: not a class in 0..{num_classes - 1}; use 'none' when every class has objects")
+    try:
+        return Evaluator(num_classes, ignore_index, tuple(size_bins), small_threshold, background, device)
+    except ValueError as exc:
+        raise SegdilError(f"eval settings: {exc}") from None
