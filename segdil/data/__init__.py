@@ -32,6 +32,11 @@ def build_datasets(cfg: DataConfig, *, seed: int | None = None) -> tuple[Dataset
     from segdil.data.check import ensure_valid
     from segdil.data.folder import FolderDataset
 
+    seed = 0 if seed is None else seed
+    if cfg.format != "folder":
+        from segdil.data.formats import build_format_datasets
+
+        return build_format_datasets(cfg, train_tf, val_tf, seed, norm)
     ensure_valid(cfg.root, [cfg.train_split, cfg.val_split])
     seed = 0 if seed is None else seed
     train = FolderDataset(cfg.root, cfg.train_split, train_tf, seed=seed, **norm)
