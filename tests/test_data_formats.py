@@ -5,9 +5,14 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from dataset_fixtures import (
+    make_ade20k,
+    make_cityscapes,
+    make_folder_with_instances,
+    make_voc,
+)
 from PIL import Image
 
-from dataset_fixtures import make_ade20k, make_cityscapes, make_folder_with_instances, make_voc
 from segdil.cli import cli
 from segdil.data.cityscapes import CLASS_NAMES, LABEL_TO_TRAIN_ID
 from segdil.data.formats import check_format, open_dataset

@@ -3,13 +3,17 @@
 import numpy as np
 import pytest
 import torch
+from dataset_fixtures import make_cityscapes, make_folder_with_instances
 from PIL import Image
 
-from dataset_fixtures import make_cityscapes, make_folder_with_instances
 from segdil.data.cityscapes import CLASS_NAMES, LABELS, TRAIN_TO_LABEL_ID
 from segdil.data.formats import open_dataset
 from segdil.metrics.cityscapes import AVG_CLASS_SIZE, cityscapes_evaluator
-from segdil.metrics.instances import InstanceEvaluator, average_instance_sizes, instance_object_stats
+from segdil.metrics.instances import (
+    InstanceEvaluator,
+    average_instance_sizes,
+    instance_object_stats,
+)
 
 
 def imperfect(mask: np.ndarray, seed: int) -> np.ndarray:

@@ -82,7 +82,6 @@ class Format:
 
 def load_instances(path: str | Path) -> np.ndarray:
     """A 16-bit (or 8-bit) instance PNG as int64 H x W; 0 = no instance."""
-    from PIL import Image
 
     from segdil.data.io import _open
 

@@ -21,7 +21,12 @@ import torch
 from scipy.ndimage import find_objects
 
 from segdil.metrics.evaluator import Evaluator
-from segdil.metrics.objects import OBJECT_DTYPE, empty_objects, object_stats, window_margin
+from segdil.metrics.objects import (
+    OBJECT_DTYPE,
+    empty_objects,
+    object_stats,
+    window_margin,
+)
 
 
 def instance_object_stats(
