@@ -57,7 +57,8 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
         ckpt = load_checkpoint(ckpt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = create_model(**ckpt["model_args"])
+        # init_from was the starting point of training; the checkpoint's own weights replace it
+        model = create_model(**{k: v for k, v in ckpt["model_args"].items() if k != "init_from"})
     state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -50,3 +50,33 @@ def test_local_weights_file(offline, tmp_path, suffix):
     model = create_model("smp", num_classes=2, encoder_weights=str(path))
     for a, b in zip(source.net.encoder.parameters(), model.net.encoder.parameters()):
         assert torch.equal(a, b)
+
+
+def test_hdc_init_from_another_run(tmp_path, capsys):
+    from helpers import make_checkpoint
+
+    from segdil.checkpoint import (
+        load_checkpoint,
+        model_from_checkpoint,
+        save_checkpoint,
+    )
+    from segdil.errors import SegdilError
+
+    source = make_checkpoint(tmp_path / "run" / "best.pt")  # hdc, 3 classes
+    state = load_checkpoint(source)["model"]
+    model = create_model("hdc", num_classes=5, widths=[8], rates=[1, 2, 5], blocks=1, init_from=str(source))
+    err = capsys.readouterr().err
+    assert err.startswith(f"init_from {source}: loaded ") and "2 with another shape" in err and "head.weight" in err
+    own = model.state_dict()
+    matched = [k for k in own if k in state and own[k].shape == state[k].shape]
+    assert len(matched) == len(own) - 2 and all(torch.equal(own[k], state[k]) for k in matched)
+    assert own["head.weight"].shape[0] == 5  # the head for another class count stays fresh
+    # a checkpoint trained from init_from rebuilds without reading init_from again
+    args = {"name": "hdc", "num_classes": 5, "widths": [8], "rates": [1, 2, 5], "blocks": 1, "init_from": str(tmp_path / "gone.pt")}
+    save_checkpoint({"model_args": args, "model": model.state_dict()}, tmp_path / "ft.pt")
+    rebuilt = model_from_checkpoint(tmp_path / "ft.pt")
+    assert torch.equal(rebuilt.head.weight, model.head.weight)
+    with pytest.raises(SegdilError, match="checkpoint not found"):
+        create_model("hdc", num_classes=5, widths=[8], blocks=1, init_from=str(tmp_path / "gone.pt"))
+    with pytest.raises(SegdilError, match="matches no parameter"):
+        create_model("hdc", num_classes=5, widths=[16], blocks=1, rates=[1], stem_width=4, init_from=str(source))
