@@ -30,6 +30,7 @@ def _background(value: str | None) -> int | None | str:
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A segdil checkpoint to evaluate.")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
 @click.option("--split", default="val", show_default=True, help="Split folder under --data.")
+@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default=None, help="Layout of --data [default: the checkpoint's data.format, else folder].")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (consecutive images of one size share a pass).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
@@ -47,6 +48,7 @@ def command(
     ignore_index: int,
     background_class: str | None,
     json_out: Path | None,
+    fmt: str | None = None,
 ) -> None:
     """Print mIoU, per-class IoU, object IoU and recall by size, and iIoU (definitions: docs/metrics.md).
 
@@ -70,7 +72,7 @@ def command(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        result, class_names = eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background)
+        result, class_names = eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt)
     else:
         raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
@@ -150,14 +152,14 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 
 def eval_checkpoint(
-    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the folder dataset split ``ROOT/SPLIT`` with the checkpoint and score it."""
     import torch
 
     from segdil.checkpoint import load_checkpoint, model_from_checkpoint
     from segdil.config import DataConfig, EvalConfig
-    from segdil.data.folder import FolderDataset
+    from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.inference import predict_logits, resolve_device
     from segdil.models import model_class
@@ -168,43 +170,53 @@ def eval_checkpoint(
         raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
     if not root.is_dir():
         raise SegdilError(f"{root}: --data folder not found")
-    dataset = FolderDataset(root, split)
+    config = ckpt.get("config") or {}
+    fmt = fmt or (config.get("data") or {}).get("format") or "folder"
+    dataset = open_dataset(fmt, root, split)
     run_device = resolve_device(device)
     model = model_from_checkpoint(ckpt, run_device)
-    config = ckpt.get("config") or {}
     data_cfg = {**DataConfig().__dict__, **(config.get("data") or {})}
     eval_cfg = {**EvalConfig().__dict__, **(config.get("eval") or {})}
     class_names = list(ckpt.get("class_names") or dataset.class_names)
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
-    evaluator = _evaluator(num_classes, ignore_index, eval_cfg["size_bins"], eval_cfg["small_threshold"], eval_cfg["background_class"] if background == "default" else background, run_device)
+    background = eval_cfg["background_class"] if background == "default" else background
+    evaluator = _evaluator(num_classes, ignore_index, eval_cfg["size_bins"], eval_cfg["small_threshold"], background, run_device)
+    from segdil.metrics.instances import (
+        evaluator_for_dataset,  # instance objects where the data has them
+    )
+
+    evaluator = evaluator_for_dataset(fmt, root, data_cfg["train_split"], dataset, num_classes, ignore_index, eval_cfg["size_bins"], eval_cfg["small_threshold"], background, run_device) or evaluator
 
     for start in range(0, len(dataset), batch_size):
-        images, masks = [], []
+        images, masks, instances = [], [], []
         for index in range(start, min(start + batch_size, len(dataset))):
             image, mask = dataset.load(index)
             check_gt(mask, dataset.masks[index], num_classes, ignore_index)
             images.append(to_tensor(image, data_cfg["mean"], data_cfg["std"]))
             masks.append(torch.from_numpy(mask.copy()))
-        for batch, gt in _same_size_groups(images, masks):
+            instances.append(dataset.load_instances(index, mask) if hasattr(evaluator, "instance_sizes") else None)
+        for batch, gt, ids in _same_size_groups(images, masks, instances):
             logits = predict_logits(model, batch, device=run_device, tile=None)
             if logits.shape[1] != num_classes:
                 raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
-            evaluator.update(logits.argmax(1), gt)
+            evaluator.update(logits.argmax(1), gt, ids) if hasattr(evaluator, "instance_sizes") else evaluator.update(logits.argmax(1), gt)
     result = evaluator.compute()
     result["num_images"] = len(dataset)
     return result, class_names
 
 
-def _same_size_groups(images: list, masks: list):
-    """Consecutive runs of equal-sized images and masks, stacked into (N, 3, H, W) and (N, H, W)."""
+def _same_size_groups(images: list, masks: list, extra: list | None = None):
+    """Consecutive runs of equal-sized images and masks, stacked into (N, 3, H, W) and (N, H, W)
+    (with ``extra``: and the run's items of that list)."""
     import torch
 
     start = 0
     for end in range(1, len(images) + 1):
         if end == len(images) or images[end].shape != images[start].shape:
-            yield torch.stack(images[start:end]), torch.stack(masks[start:end])
+            group = (torch.stack(images[start:end]), torch.stack(masks[start:end]))
+            yield group if extra is None else (*group, extra[start:end])
             start = end
 
 
