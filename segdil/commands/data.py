@@ -50,8 +50,8 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
 
 @command.command("check", short_help="Summarise a folder dataset and list its problems.")
 @click.argument("root", type=click.Path())
-@click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images (train and val for other formats).")
-@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default="folder", show_default=True, help="Layout of ROOT, read in place (docs/data.md).")
+@click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images.")
+@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default="folder", show_default=True, metavar="FMT", help="Layout of ROOT, read in place: folder, voc, cityscapes, ade20k (docs/data.md).")
 def check(root: str, splits: tuple[str, ...], fmt: str) -> None:
     """Summarise a folder dataset and list every problem with its file; exit code 2 if any."""
     from segdil.data.check import format_summary

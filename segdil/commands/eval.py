@@ -30,7 +30,7 @@ def _background(value: str | None) -> int | None | str:
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A segdil checkpoint to evaluate.")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
 @click.option("--split", default="val", show_default=True, help="Split folder under --data.")
-@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default=None, help="Layout of --data [default: the checkpoint's data.format, else folder].")
+@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default=None, metavar="FMT", help="Layout of --data: folder, voc, cityscapes, ade20k [default: the checkpoint's data.format, else folder].")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (consecutive images of one size share a pass).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
