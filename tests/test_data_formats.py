@@ -152,3 +152,32 @@ def test_listing_3000_cityscapes_images_is_fast(tmp_path):
     assert len(ds) == 3000 and len(ds.instances) == 3000
     print(f"listed 3000 Cityscapes images in {elapsed * 1000:.0f} ms")
     assert elapsed < 0.5
+
+
+def test_voc_sbd_masks_and_aug_split(tmp_path):
+    root = make_voc(tmp_path)
+    extra = "2008_000099"
+    Image.new("RGB", (32, 24)).save(root / "JPEGImages" / f"{extra}.jpg")
+    (root / "SegmentationClassAug").mkdir()
+    Image.fromarray(np.full((24, 32), 7, np.uint8)).save(root / "SegmentationClassAug" / f"{extra}.png")  # SBD: gray PNGs
+    (root / "ImageSets" / "SegmentationAug").mkdir()
+    (root / "ImageSets" / "SegmentationAug" / "train_aug.txt").write_text(f"2007_000000\n{extra}\n")
+    ds = open_dataset("voc", root, "train_aug")
+    assert [p.parent.name for p in ds.masks] == ["SegmentationClass", "SegmentationClassAug"]
+    assert (ds.load(1)[1] == 7).all()
+    result = CliRunner().invoke(cli, ["data", "check", "--format", "voc", str(root), "--split", "nope"])
+    assert result.exit_code == 2 and "ImageSets/Segmentation/nope.txt: split list not found" in result.output
+
+
+def test_items_decode_in_loader_workers(tmp_path):
+    import torch
+
+    from segdil.config import DataConfig
+    from segdil.data.loader import build_loader
+    from segdil.data.transforms import build_val_transform
+
+    make_cityscapes(tmp_path)
+    ds = open_dataset("cityscapes", tmp_path, "train", build_val_transform(DataConfig()))
+    batches = list(build_loader(ds, 3, num_workers=2))
+    images, masks = batches[0]
+    assert images.shape == (3, 3, 32, 64) and masks.dtype == torch.int64 and int(masks.max()) == 255

@@ -57,6 +57,8 @@ def test_check_train_eval_predict(fmt, tmp_path):
     metrics = json.loads((tmp_path / "val.json").read_text())
     assert len(metrics["class_names"]) == num_classes and metrics["num_images"] == 2
     assert metrics.get("object_source") == ("instances" if fmt in ("folder", "cityscapes") else None)
+    if fmt == "folder":  # iIoU weights: the training split's average instance size
+        assert metrics["iiou_weights"] == "average instance sizes of the train split"
     _run("predict", ckpt, tmp_path / images, "--out", tmp_path / "pred", "--recursive", "--device", "cpu")
     written = sorted(p.relative_to(tmp_path / "pred") for p in (tmp_path / "pred").rglob("*.png"))
     sources = sorted(p.relative_to(tmp_path / images).with_suffix(".png") for p in (tmp_path / images).rglob("*") if p.is_file())

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from segdil.data.folder import FolderDataset
 from segdil.data.io import load_image, load_mask
 from segdil.errors import SegdilError
 
@@ -147,6 +148,30 @@ class PairedDataset(Dataset):
         return to_tensor(image, self.mean, self.std), mask_to_tensor(mask)
 
 
+class FolderWithInstances(FolderDataset):
+    """A folder split whose optional ``ROOT/{split}/instances/<stem>.png`` (16-bit ids, 0 = none) are
+    the ground-truth objects; each instance's class is the mask class of its pixels."""
+
+    def __init__(self, root, split, transform=None, **kwargs):
+        super().__init__(root, split, transform, **kwargs)
+        folder = self.root / split / "instances"
+        found = {p.stem: p for p in folder.glob("*.png")} if folder.is_dir() else {}
+        self.instances = [found.get(p.stem) for p in self.images] if found else None
+        if found and None in self.instances:
+            missing = self.images[self.instances.index(None)]
+            raise SegdilError(f"{folder / (missing.stem + '.png')}: not found; with an instances/ folder every image needs its instance PNG")
+
+    def load_instances(self, index, mask=None):
+        if self.instances is None:
+            return None
+        ids = load_instances(self.instances[index])
+        if mask is None:
+            mask = self.load(index)[1]
+        if ids.shape != mask.shape:
+            raise SegdilError(f"{self.instances[index]}: instance mask is {ids.shape[1]}x{ids.shape[0]} but the mask is {mask.shape[1]}x{mask.shape[0]}")
+        return ids
+
+
 def format_names() -> list[str]:
     return ["folder", *sorted(_formats())]
 
@@ -170,7 +195,7 @@ def open_dataset(name: str, root: str | Path, split: str, transform: Optional[Ca
     """The dataset of ``split`` in layout ``name`` (``folder`` included), with ``.load(i)``,
     ``.images``, ``.masks``, ``.class_names`` and, where the data has them, ``.load_instances(i)``."""
     if name == "folder":
-        return _folder_instances_dataset()(root, split, transform, **kwargs)
+        return FolderWithInstances(root, split, transform, **kwargs)
     return PairedDataset(get_format(name), root, split, transform, **kwargs)
 
 
@@ -251,31 +276,3 @@ def build_format_datasets(cfg, train_tf, val_tf, seed: int, norm: dict) -> tuple
     val = open_dataset(cfg.format, cfg.root, cfg.val_split, val_tf, seed=seed, **norm)
     return train, val, list(train.class_names)
 
-
-def _folder_instances_dataset():
-    from segdil.data.folder import FolderDataset
-
-    class FolderWithInstances(FolderDataset):
-        """A folder split whose optional ``ROOT/{split}/instances/<stem>.png`` (16-bit ids, 0 = none) are
-        the ground-truth objects; each instance's class is the mask class of its pixels."""
-
-        def __init__(self, root, split, transform=None, **kwargs):
-            super().__init__(root, split, transform, **kwargs)
-            folder = self.root / split / "instances"
-            found = {p.stem: p for p in folder.glob("*.png")} if folder.is_dir() else {}
-            self.instances = [found.get(p.stem) for p in self.images] if found else None
-            if found and None in self.instances:
-                missing = self.images[self.instances.index(None)]
-                raise SegdilError(f"{folder / (missing.stem + '.png')}: not found; with an instances/ folder every image needs its instance PNG")
-
-        def load_instances(self, index, mask=None):
-            if self.instances is None:
-                return None
-            ids = load_instances(self.instances[index])
-            if mask is None:
-                mask = self.load(index)[1]
-            if ids.shape != mask.shape:
-                raise SegdilError(f"{self.instances[index]}: instance mask is {ids.shape[1]}x{ids.shape[0]} but the mask is {mask.shape[1]}x{mask.shape[0]}")
-            return ids
-
-    return FolderWithInstances
