@@ -87,3 +87,14 @@ def _official_agrees(tmp_path, root, written, metrics):
     official_iiou = official["averageScoreInstClasses"]
     print(f"cityscapes end to end: mIoU {metrics['mIoU']!r} vs {official['averageScoreClasses']!r}, iIoU {metrics['iIoU']!r} vs {official_iiou!r}")
     assert (metrics["iIoU"] is None and np.isnan(official_iiou)) or abs(metrics["iIoU"] - official_iiou) < 1e-6
+
+
+def test_eval_format_option_overrides_the_checkpoint(tmp_path):
+    from helpers import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "best.pt")  # 3 classes, folder format in its config
+    make_cityscapes(tmp_path)
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "cityscapes"), "--format", "cityscapes", "--device", "cpu"])
+    assert result.exit_code == 2 and "19 train IDs" in result.output and len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "cityscapes"), "--device", "cpu"])
+    assert result.exit_code == 2 and "classes.yaml" in result.output  # read as the checkpoint's folder format
