@@ -45,7 +45,8 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
 
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
-    model = create_model_quietly(**ckpt["model_args"])
+    # init_from was the starting point of training; the checkpoint's own weights replace it
+    model = create_model_quietly(**{k: v for k, v in ckpt["model_args"].items() if k != "init_from"})
     model.load_state_dict(checkpoint_state_dict(ckpt))
     return model.to(device).eval()
 

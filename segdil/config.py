@@ -40,9 +40,11 @@ class DataConfig:
     """Where images come from and how they are augmented.
 
     ``root: null`` uses the built-in synthetic benchmark, generated in memory on first use.
+    ``format``: the layout of ``root``, read in place (docs/data.md): folder, voc, cityscapes, ade20k.
     """
 
     root: Optional[str] = None
+    format: Literal["folder", "voc", "cityscapes", "ade20k"] = "folder"
     train_split: str = "train"
     val_split: str = "val"
     synth: SynthConfig = field(default_factory=SynthConfig)

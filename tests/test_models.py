@@ -137,7 +137,9 @@ def test_seed_classifier_states_minimum_size():
         model(torch.randn(1, 3, 32, 40))
 
 
-def test_smp_refuses_downloads_and_unknown_names(tmp_path):
+def test_smp_refuses_downloads_and_unknown_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never reach the network in tests
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ValueError, match="local weights file"):
         create_model("smp", encoder_weights="imagenet")
     with pytest.raises(ValueError, match="arch 'Nope' is unknown; valid: .*Unet"):

@@ -51,12 +51,14 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
 @command.command("check", short_help="Summarise a folder dataset and list its problems.")
 @click.argument("root", type=click.Path())
 @click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images.")
-def check(root: str, splits: tuple[str, ...]) -> None:
+@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default="folder", show_default=True, metavar="FMT", help="Layout of ROOT, read in place: folder, voc, cityscapes, ade20k (docs/data.md).")
+def check(root: str, splits: tuple[str, ...], fmt: str) -> None:
     """Summarise a folder dataset and list every problem with its file; exit code 2 if any."""
-    from segdil.data.check import check_dataset, format_summary
+    from segdil.data.check import format_summary
+    from segdil.data.formats import check_format
     from segdil.errors import SegdilError
 
-    result = check_dataset(root, list(splits) or None)
+    result = check_format(fmt, root, list(splits) or None)
     click.echo(format_summary(result))
     if result.problems:
         click.echo(f"\n{len(result.problems)} problem(s):")

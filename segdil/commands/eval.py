@@ -13,6 +13,7 @@ import click
 @click.option("--num-classes", type=click.IntRange(min=1), help="Number of classes (with --pred).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A segdil checkpoint to evaluate.")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
+@click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default=None, metavar="FMT", help="Layout of --data: folder, voc, cityscapes, ade20k [default: the checkpoint's data.format, else folder].")
 @click.option("--split", default="val", show_default=True, help="Split folder under --data.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (consecutive images of one size share a pass).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
@@ -25,6 +26,7 @@ def command(
     num_classes: int | None,
     checkpoint: Path | None,
     data_root: Path | None,
+    fmt: str | None,
     split: str,
     batch_size: int,
     device: str,
@@ -42,7 +44,7 @@ def command(
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
 
-    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class)
+    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt)
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})

@@ -295,7 +295,7 @@ def _data_words(settings: dict[str, Any]) -> str:
             f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
             f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), training crops {data['crop_size']} px"
         )
-    return f"the folder dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
+    return f"the {data.get('format') or 'folder'} dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
 
 def _schedule_words(settings: dict[str, Any]) -> str:
     if settings.get("budget_s") is not None:

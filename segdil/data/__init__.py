@@ -15,7 +15,8 @@ def build_datasets(cfg: DataConfig, *, seed: int | None = None) -> tuple[Dataset
     """Train and val datasets with their transforms, and the class names.
 
     ``cfg.root`` None: the synthetic benchmark, generated in memory. Otherwise the folder dataset at
-    ``cfg.root``, checked first (``ensure_valid``): broken data is refused with messages naming files.
+    ``cfg.root``, checked first (``ensure_valid``): broken data is refused with messages naming files;
+    ``cfg.format`` voc, cityscapes or ade20k: that layout read in place (``segdil.data.formats``).
     ``seed`` seeds the augmentation (default: ``cfg.synth.seed`` for synthetic data, 0 for folders).
     """
     from segdil.data.transforms import build_train_transform, build_val_transform
@@ -32,8 +33,12 @@ def build_datasets(cfg: DataConfig, *, seed: int | None = None) -> tuple[Dataset
     from segdil.data.check import ensure_valid
     from segdil.data.folder import FolderDataset
 
-    ensure_valid(cfg.root, [cfg.train_split, cfg.val_split])
     seed = 0 if seed is None else seed
+    if cfg.format != "folder":
+        from segdil.data.formats import build_format_datasets
+
+        return build_format_datasets(cfg, train_tf, val_tf, seed, norm)
+    ensure_valid(cfg.root, [cfg.train_split, cfg.val_split])
     train = FolderDataset(cfg.root, cfg.train_split, train_tf, seed=seed, **norm)
     val = FolderDataset(cfg.root, cfg.val_split, val_tf, seed=seed, **norm)
     return train, val, list(train.class_names)

@@ -154,7 +154,10 @@ def _check_split(root: Path, split: str, classes, problems: list[str], summary: 
         bad = [v for v in np.flatnonzero(counts).tolist() if v >= limit and v != IGNORE_INDEX]
         if bad:
             where = f"{n_classes} classes with reduce_zero_label, so values 0-{n_classes}" if classes.reduce_zero_label else f"{n_classes} classes, so values 0-{n_classes - 1}"
-            problems.append(f"{mask_path}: values {_values(bad)} out of range ({where} and 255 = ignore); fix the mask or add the classes to classes.yaml")
+            hint = "; fix the mask or add the classes to classes.yaml"
+            if bad == [n_classes] and counts[0] and not classes.reduce_zero_label:
+                hint = "; 0 looks like 'unlabelled' (ADE20K style): set reduce_zero_label: true in classes.yaml (or use --format ade20k)"
+            problems.append(f"{mask_path}: values {_values(bad)} out of range ({where} and 255 = ignore){hint}")
             continue
         if classes.reduce_zero_label:
             mask = reduce_zero(mask)

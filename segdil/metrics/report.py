@@ -23,6 +23,8 @@ def format_metrics(result: dict[str, Any], class_names: list[str] | None = None)
     lines.append(f"  {'objects':<28} {result.get('num_objects', 0):>7d}")
     if "num_images" in result:
         lines.append(f"  {'images':<28} {result['num_images']:>7d}")
+    if result.get("object_source"):  # instance-aware evaluation says where its objects came from
+        lines.append(f"  objects from {result['object_source']}; iIoU weights: {result.get('iiou_weights')}")
 
     per_class_iou = result.get("per_class_iou") or []
     columns = {

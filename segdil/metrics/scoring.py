@@ -19,6 +19,7 @@ def evaluate(
     device: str,
     ignore_index: int,
     background_class: str | None,
+    fmt: str | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
     background = parse_background(background_class)
@@ -35,7 +36,7 @@ def evaluate(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -114,16 +115,19 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 
 def eval_checkpoint(
-    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None
 ) -> tuple[dict[str, Any], list[str] | None]:
-    """Predict every image of the folder dataset split ``ROOT/SPLIT`` with the checkpoint and score it."""
+    """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
+    the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
+    instances where it has them."""
     import torch
 
     from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
-    from segdil.data.folder import FolderDataset
+    from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
     from segdil.inference.tiling import predict_logits, same_size_runs
+    from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)
@@ -132,29 +136,37 @@ def eval_checkpoint(
         raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
     if not root.is_dir():
         raise SegdilError(f"{root}: --data folder not found")
-    dataset = FolderDataset(root, split)
-    run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
     config = checkpoint_config(ckpt)
     data_cfg, eval_cfg = config.data, config.eval
+    fmt = fmt or data_cfg.format
+    dataset = open_dataset(fmt, root, split)
+    run_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt, run_device)
     class_names = list(ckpt.get("class_names") or dataset.class_names)
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
-    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, eval_cfg.background_class if background == "default" else background, run_device)
+    background = eval_cfg.background_class if background == "default" else background
+    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
+    by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
 
     def samples():
         for index in range(len(dataset)):
             image, mask = dataset.load(index)
             check_gt(mask, dataset.masks[index], num_classes, ignore_index)
-            yield to_tensor(image, data_cfg.mean, data_cfg.std), torch.from_numpy(mask.copy())
+            instances = dataset.load_instances(index, mask) if by_instance is not None else None
+            yield to_tensor(image, data_cfg.mean, data_cfg.std), torch.from_numpy(mask.copy()), instances
 
     for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
-        batch, gt = torch.stack([image for image, _ in run]), torch.stack([mask for _, mask in run])
+        batch, gt = torch.stack([image for image, _, _ in run]), torch.stack([mask for _, mask, _ in run])
         logits = predict_logits(model, batch, device=run_device, tile=None)
         if logits.shape[1] != num_classes:
             raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
-        evaluator.update(logits.argmax(1), gt)
+        if by_instance is not None:
+            by_instance.update(logits.argmax(1), gt, [instances for _, _, instances in run])
+        else:
+            evaluator.update(logits.argmax(1), gt)
+    evaluator = by_instance or evaluator
     result = evaluator.compute()
     result["num_images"] = len(dataset)
     return result, class_names

@@ -1,8 +1,7 @@
-"""Any segmentation-models-pytorch architecture as a comparator; nothing is ever downloaded."""
+"""Any segmentation-models-pytorch architecture as a comparator; pretrained encoders by name (online) or local file."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -10,6 +9,7 @@ from torch import nn
 
 from segdil.models.base import SegModel
 from segdil.models.common import pad_to_multiple
+from segdil.models.smp.weights import load_weights_file, resolve_encoder_weights
 
 
 class SMPModel(SegModel):
@@ -20,7 +20,8 @@ class SMPModel(SegModel):
         num_classes: output classes.
         arch: smp architecture, e.g. ``Unet``, ``DeepLabV3``, ``FPN``, ``UnetPlusPlus``.
         encoder: smp encoder name, e.g. ``resnet18``.
-        encoder_weights: None (random init) or the path of a local encoder state_dict file.
+        encoder_weights: None (random init), a name smp knows (``imagenet``; fetched when online,
+            one clear error offline) or the path of a local encoder state_dict file (.pth, .safetensors).
         encoder_depth: encoder stages; the input is padded to a multiple of 2^depth.
     """
 
@@ -50,12 +51,13 @@ class SMPModel(SegModel):
             raise ValueError(f"smp arch {arch!r} is unknown; valid: {', '.join(sorted(archs.values()))}")
         if encoder not in smp.encoders.get_encoder_names():
             raise ValueError(f"smp encoder {encoder!r} is unknown; see segmentation_models_pytorch.encoders.get_encoder_names()")
-        if encoder_weights is not None and not Path(encoder_weights).is_file():
-            raise ValueError(f"encoder_weights={encoder_weights!r}: give the path of a local weights file (nothing is downloaded), or null")
-        self.net = getattr(smp, archs[arch.lower()])(encoder_name=encoder, encoder_weights=None, encoder_depth=encoder_depth, in_channels=in_channels, classes=num_classes)
-        if encoder_weights is not None:
-            state = torch.load(encoder_weights, map_location="cpu", weights_only=True)
-            self.net.encoder.load_state_dict(state)
+        name, weights_file = resolve_encoder_weights(encoder, encoder_weights)
+        try:
+            self.net = getattr(smp, archs[arch.lower()])(encoder_name=encoder, encoder_weights=name, encoder_depth=encoder_depth, in_channels=in_channels, classes=num_classes)
+        except (OSError, RuntimeError) as exc:  # a download that failed half-way
+            raise ValueError(f"encoder_weights={encoder_weights!r}: could not fetch the weights ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+        if weights_file is not None:
+            self.net.encoder.load_state_dict(load_weights_file(weights_file))
         self.multiple = 2**encoder_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
