@@ -107,9 +107,15 @@ class EvalConfig:
     background_class: Optional[int] = 0
 
 
+def default_model_section() -> dict[str, Any]:
+    from segdil.models import DEFAULT_MODEL
+
+    return {"name": DEFAULT_MODEL}
+
+
 @dataclass
 class Config:
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "hdc"})
+    model: dict[str, Any] = field(default_factory=default_model_section)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -124,7 +130,7 @@ class Config:
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (or start from defaults when ``path`` is None) and apply ``--set`` overrides."""
-    raw: dict[str, Any] = {"model": {"name": "hdc"}}
+    raw: dict[str, Any] = {"model": default_model_section()}
     name = "config"
     if path is not None:
         path = Path(path)

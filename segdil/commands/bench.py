@@ -8,12 +8,14 @@ from typing import Optional
 import click
 
 
-def resolve_model(model: str, overrides: tuple[str, ...]):
+def resolve_model(model: str | None, overrides: tuple[str, ...]):
     """A YAML path loads that config; a registered name starts from the defaults with ``model.name``."""
     from segdil.config import load_config
     from segdil.errors import SegdilError
     from segdil.models import MODELS
 
+    if model is None:
+        return load_config(None, overrides)
     if Path(model).suffix in (".yaml", ".yml") or Path(model).is_file():
         return load_config(model, overrides)
     if model not in MODELS:
@@ -22,7 +24,7 @@ def resolve_model(model: str, overrides: tuple[str, ...]):
 
 
 @click.command("bench")
-@click.option("--model", "model", default="hdc", show_default=True, help="A YAML config path or a registered model name.")
+@click.option("--model", "model", default=None, help="A YAML config path or a registered model name [default: the default config's model].")
 @click.option("--size", default=512, show_default=True, help="Square input size in pixels.")
 @click.option("--batch", default=16, show_default=True, help="Images per step.")
 @click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
@@ -45,7 +47,7 @@ def resolve_model(model: str, overrides: tuple[str, ...]):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
 def command(
-    model: str,
+    model: str | None,
     size: int,
     batch: int,
     train: bool,

@@ -7,11 +7,16 @@ import click
 
 @click.command("models")
 @click.option("--num-classes", default=4, show_default=True, help="Classes of the head when counting.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(min=33), help="Square input size for the FLOP count (seed_classifier needs >= 33).")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=1), help="Square input size for the FLOP count (at least every model's minimum input size).")
 def command(num_classes: int, size: int) -> None:
     """List the registered models with default-argument parameters and GFLOPs per megapixel."""
 
+    from segdil.errors import SegdilError
     from segdil.models import MODELS, count_flops, count_params, create_model_quietly
+
+    smallest = max(cls.min_input_size for cls in MODELS.values())
+    if size < smallest:
+        raise SegdilError(f"--size {size}: the FLOP count runs every model, and some need inputs of at least {smallest} px; use --size {smallest} or more")
 
     click.echo(f"{'name':<16} {'params':>12} {'GFLOPs/MP':>10}  description")
     for name, cls in MODELS.items():

@@ -18,6 +18,9 @@ from segdil.models.hdc import HDCNet
 from segdil.models.seed_classifier import SeedClassifier
 from segdil.models.smp import SMPModel
 
+# the model a config gets when it names none
+DEFAULT_MODEL = "hdc"
+
 MODELS: dict[str, type[SegModel]] = {
     "hdc": HDCNet,
     "fcn": FCN,
