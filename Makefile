@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test test-fast lint install install-dev clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ demo: install
 
 test: install-dev
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# everything but the end-to-end runs in subprocesses (marked slow): under a minute
+test-fast: install-dev
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
+
+lint: install-dev
+	$(VENV)/bin/ruff check segdil tests tools
 
 clean:
 	rm -rf $(VENV) runs

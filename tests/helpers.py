@@ -1,4 +1,5 @@
-"""Shared test fixtures: tiny checkpoints written the way training writes them."""
+"""Shared test helpers: tiny checkpoints written the way training writes them, and the tiny
+synthetic data every training test starts from (``tests/conftest.py`` exposes both as fixtures)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import torch
 from segdil.checkpoint import save_checkpoint
 from segdil.config import Config
 from segdil.models import create_model, model_class
+
+# tiny images and no worker processes: the synthetic benchmark at toy size, for training tests
+TINY_SYNTH = [
+    "data.synth.size=32",
+    "data.synth.n_val=2",
+    "data.crop_size=32",
+    "data.num_workers=0",
+]
 
 
 def make_checkpoint(path: Path, name: str = "hdc", seed: int = 0, **extra: Any) -> Path:

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import make_checkpoint
 from PIL import Image
 
 import segdil
@@ -13,8 +12,8 @@ from segdil.cli import cli
 from segdil.data.io import load_mask, save_mask
 
 
-def test_predict_equals_the_cli(tmp_path):
-    ckpt = make_checkpoint(tmp_path / "best.pt")
+def test_predict_equals_the_cli(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint()
     image = np.random.default_rng(0).integers(0, 255, (20, 28, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "in.png")
     model = segdil.load(ckpt, device="cpu")
@@ -32,8 +31,8 @@ def test_predict_equals_the_cli(tmp_path):
     assert model.class_names == ["bg", "a", "b"] and model.num_classes == 3
 
 
-def test_predict_refuses_wrong_arrays(tmp_path):
-    model = segdil.load(make_checkpoint(tmp_path / "best.pt"), device="cpu")
+def test_predict_refuses_wrong_arrays(tmp_path, tiny_checkpoint):
+    model = segdil.load(tiny_checkpoint(), device="cpu")
     with pytest.raises(ValueError, match="uint8"):
         model.predict(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="H x W x 3"):

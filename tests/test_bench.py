@@ -44,6 +44,7 @@ def test_flops_match_the_model_counter_and_training_costs_about_three_forwards()
     assert count_step_flops({**TINY, "memory_saver": "checkpoint"}, "train", 32, 2) == train  # recomputation not counted
 
 
+@pytest.mark.slow
 def test_matrix_lists_every_variant_with_speedup_over_the_naive_baseline():
     names = matrix_variants("train", "hdc")
     assert names == list(TRAIN_MATRIX)
@@ -58,6 +59,7 @@ def test_matrix_lists_every_variant_with_speedup_over_the_naive_baseline():
     assert result["process_peak_rss_mb"] > 0
 
 
+@pytest.mark.slow
 def test_inference_matrix_with_folding_and_isolated_memory():
     result = bench(TINY, mode="infer", variants=["naive", "fuse", "channels_last+amp+fuse"], isolate_memory=True, **FAST)
     assert [r["speedup"] for r in result["variants"]][0] == 1.0
@@ -105,6 +107,7 @@ def test_conv_ceiling_rows():
     assert all(r["ms"] > 0 and r["tflops"] > 0 for r in result["rows"])
 
 
+@pytest.mark.slow
 def test_cli_matrix_json_puts_the_naive_baseline_first(tmp_path):
     out = tmp_path / "bench.json"
     args = ["bench", "--model", "hdc", "--size", "32", "--batch", "2", "--steps", "1", "--warmup", "1", "--device", "cpu", *TINY_SET]

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import TINY_SYNTH
 
 from segdil.compare.aggregate import aggregate
 from segdil.compare.matching import match_models, model_cost, scale_model
@@ -19,12 +20,10 @@ from segdil.errors import SegdilError
 
 # tiny data and schedule shared by every model; widths per model via LABEL:key=value
 TINY = [
-    "data.synth.size=32",
+    *TINY_SYNTH,
     "data.synth.max_object=16",
     "data.synth.n_train=16",
     "data.synth.n_val=4",
-    "data.crop_size=32",
-    "data.num_workers=0",
     "train.batch_size=2",
     "hdc_synth:model.widths=[4]",
     "hdc_synth:model.blocks=2",
@@ -54,6 +53,7 @@ def _decodes(png: bytes) -> np.ndarray:
     return image
 
 
+@pytest.mark.slow
 def test_tiny_compare_writes_a_complete_report(tmp_path):
     from segdil.commands.compare import command
 
@@ -117,6 +117,7 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
     assert again.output.count("reused") == len(labels)
 
 
+@pytest.mark.slow
 def test_failed_run_is_a_one_line_error_naming_its_log(tmp_path):
     from segdil.commands.compare import command
 

@@ -133,6 +133,7 @@ def test_folder_instances_are_listed(tmp_path):
     assert check_format("folder", root).ok
 
 
+@pytest.mark.slow
 def test_listing_3000_cityscapes_images_is_fast(tmp_path):
     # the listing reads names only: empty files are enough to time it
     root = tmp_path / "cs"

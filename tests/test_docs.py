@@ -25,6 +25,7 @@ EXECUTED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", EXECUTED, ids=lambda p: str(p.relative_to(DOCS)))
 def test_every_block_of_the_page_runs(page, tmp_path):
     for name in ("configs", "tools", "docs"):
@@ -44,6 +45,7 @@ def test_links_and_images_exist(page):
         assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to missing {target}"
 
 
+@pytest.mark.slow
 def test_cli_reference_equals_the_real_help():
     # a fresh process: click caches each command's help option, and a command invoked on its own
     # by another test in this process would render "--help" without the group's "-h"

@@ -7,7 +7,6 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
-from helpers import make_checkpoint
 
 from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
@@ -33,8 +32,8 @@ def onnxruntime_diff(ckpt: Path, path: Path, shape: tuple[int, ...]) -> float:
 
 @pytest.mark.parametrize("name", ["hdc", "fcn"])
 @pytest.mark.parametrize("fuse", [False, True])
-def test_dynamic_export_matches_pytorch_at_any_size(tmp_path, name, fuse):
-    ckpt = make_checkpoint(tmp_path / f"{name}.pt", name)
+def test_dynamic_export_matches_pytorch_at_any_size(tmp_path, name, fuse, tiny_checkpoint):
+    ckpt = tiny_checkpoint(name)
     out = tmp_path / f"{name}.onnx"
     result = run(ckpt, "--onnx", out, "--dynamic", "--height", 48, "--width", 64, *(["--fuse"] if fuse else []))
     assert result.exit_code == 0, result.output
@@ -50,8 +49,8 @@ def test_dynamic_export_matches_pytorch_at_any_size(tmp_path, name, fuse):
         assert onnxruntime_diff(ckpt, out, shape) <= 1e-4
 
 
-def test_static_export_has_fixed_shape(tmp_path):
-    ckpt = make_checkpoint(tmp_path / "hdc.pt", "hdc")
+def test_static_export_has_fixed_shape(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint("hdc")
     out = tmp_path / "static.onnx"
     result = run(ckpt, "--onnx", out, "--height", 40, "--width", 24, "--opset", 18)
     assert result.exit_code == 0, result.output
@@ -61,7 +60,8 @@ def test_static_export_has_fixed_shape(tmp_path):
     assert [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 40, 24]
 
 
-def test_falls_back_to_the_dynamo_exporter(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_falls_back_to_the_dynamo_exporter(tmp_path, monkeypatch, tiny_checkpoint):
     real_export = torch.onnx.export
     calls = []
 
@@ -72,7 +72,7 @@ def test_falls_back_to_the_dynamo_exporter(tmp_path, monkeypatch):
         return real_export(*args, dynamo=dynamo, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", export)
-    ckpt = make_checkpoint(tmp_path / "fcn.pt", "fcn")
+    ckpt = tiny_checkpoint("fcn")
     out = tmp_path / "fcn.onnx"
     result = run(ckpt, "--onnx", out, "--dynamic", "--height", 32, "--width", 32)
     assert result.exit_code == 0, result.output
@@ -81,16 +81,16 @@ def test_falls_back_to_the_dynamo_exporter(tmp_path, monkeypatch):
     assert onnxruntime_diff(ckpt, out, (1, 3, 29, 45)) <= 1e-4
 
 
-def test_failed_check_writes_nothing(tmp_path):
-    ckpt = make_checkpoint(tmp_path / "hdc.pt", "hdc")
+def test_failed_check_writes_nothing(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint("hdc")
     out = tmp_path / "hdc.onnx"
     result = run(ckpt, "--onnx", out, "--height", 32, "--width", 32, "--atol", 1e-12)
     assert result.exit_code == 2 and "differs from PyTorch" in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hdc.pt"]
+    assert sorted(tmp_path.iterdir()) == [ckpt]
 
 
-def test_user_errors(tmp_path):
-    ckpt = make_checkpoint(tmp_path / "hdc.pt", "hdc")
+def test_user_errors(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint("hdc")
     assert run(ckpt, "--onnx", tmp_path, "--height", 16, "--width", 16).exit_code == 2
     missing = run(tmp_path / "missing.pt", "--onnx", tmp_path / "m.onnx")
     assert missing.exit_code == 2 and "checkpoint not found" in missing.output

@@ -77,6 +77,7 @@ def test_tiling_with_too_small_an_overlap_differs():
     assert diff > 1e-3
 
 
+@pytest.mark.slow
 def test_large_image_is_tiled_automatically_within_the_pixel_budget():
     model = tiny_hdc()
     image = torch.randn(1, 3, 2000, 3000)

@@ -142,6 +142,7 @@ def _run_distributed(rank: int, world_size: int, init_file: str, queue) -> None:
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_all_reduce_sums_matrix_and_gathers_objects(tmp_path):
     import torch.multiprocessing as mp
 

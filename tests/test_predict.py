@@ -133,6 +133,7 @@ def test_tiling_and_batching_options_give_the_prediction_of_predict_logits(ckpt,
         np.testing.assert_array_equal(np.asarray(Image.open(out / f"{stem}.png")), expected)
 
 
+@pytest.mark.slow
 def test_large_image_is_predicted_at_full_size_in_bounded_tiles(ckpt, tmp_path, monkeypatch):
     ys, xs = np.mgrid[0:2000, 0:3000]
     big = np.stack([(xs // 7) % 256, (ys // 5) % 256, ((xs + ys) // 11) % 256], axis=-1).astype(np.uint8)

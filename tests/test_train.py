@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_SYNTH
 
 from segdil.checkpoint import load_checkpoint, save_checkpoint
 from segdil.config import load_config
@@ -18,13 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(p for p in (ROOT / "configs").glob("*_synth.yaml") if not p.name.startswith("_"))
 
 # tiny images, few steps: the shipped configs' models and schedules, a toy-sized benchmark
-TINY = [
-    "data.synth.size=32",
+TINY = TINY_SYNTH + [
     "data.synth.n_train=8",
-    "data.synth.n_val=2",
     "data.synth.max_object=12",
-    "data.crop_size=32",
-    "data.num_workers=0",
     "train.batch_size=4",
     "train.warmup_steps=1",
     "train.log_every=1",
@@ -38,6 +35,7 @@ def losses(work_dir: Path) -> list[float]:
     return [r["loss"] for r in records if "loss" in r]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_loss_decreases_for_every_shipped_config(config, tmp_path):
     torch.set_num_threads(1)
@@ -65,6 +63,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
     reference = tmp_path / "reference"
     subprocess.run(_train_cmd(reference), check=True, env=_env(), capture_output=True)
@@ -92,6 +91,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
 
 
+@pytest.mark.slow
 def test_sigterm_saves_last_and_exits_cleanly(tmp_path):
     work = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(work, "train.max_steps=100000", "train.ckpt_every=100000"), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -136,6 +136,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
         train(cfg, work_dir=str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("torchrun")  # one torchrun at a time: concurrent rendezvous on one machine can collide
 def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     common = ["train.max_steps=4", "data.scale_range=[1, 1]", "model.widths=[8]", "model.blocks=1", "model.norm=group", "train.lr=0.001"]
