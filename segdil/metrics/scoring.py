@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 
 def evaluate(
@@ -105,6 +105,12 @@ def match_predictions(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
         unmatched = sorted(name for name, p in pred_files.items() if p.stem not in gt_stems)
         hint = f" (files with no ground truth of the same name: {', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})" if unmatched else ""
         raise SegdilError(f"{pred_path}: missing prediction for {gt_path}; name each prediction like its ground-truth mask{hint}")
+    unmatched = sorted(name for name, p in pred_files.items() if p.stem not in gt_stems)
+    if unmatched:
+        import click
+
+        first = ", ".join(shown(name, 60)[1:-1] for name in unmatched[:3])
+        click.echo(f"note: {len(unmatched)} file(s) in {pred_dir} have no ground truth in {gt_dir} and are not scored: {first}{', ...' if len(unmatched) > 3 else ''}", err=True)
     return pairs
 
 
@@ -122,7 +128,7 @@ def eval_checkpoint(
     instances where it has them."""
     import torch
 
-    from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+    from segdil.checkpoint import checked_model_args, checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
@@ -131,7 +137,7 @@ def eval_checkpoint(
     from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)
-    name = ckpt["model_args"].get("name")
+    name = checked_model_args(ckpt)["name"]
     if model_class(name).is_classifier:
         raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
     if not root.is_dir():
@@ -140,12 +146,19 @@ def eval_checkpoint(
     data_cfg, eval_cfg = config.data, config.eval
     fmt = fmt or data_cfg.format
     dataset = open_dataset(fmt, root, split)
-    run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
     class_names = list(ckpt.get("class_names") or dataset.class_names)
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
+    data_names = list(dataset.class_names)
+    if [str(n) for n in class_names] != [str(n) for n in data_names]:
+        what = "class count" if len(class_names) != len(data_names) else "class names"
+        raise SegdilError(
+            f"{checkpoint}: {what} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
+            f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for"
+        )
+    run_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt, run_device)
     background = eval_cfg.background_class if background == "default" else background
     evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
     by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
