@@ -27,7 +27,8 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; a missing or broken file is a one-line error."""
+    """Read a checkpoint with ``weights_only=True``; a missing, empty or broken file, a pickle with
+    code in it, or ``model_args`` that describe no segdil model are one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise SegdilError(f"{path}: checkpoint not found")
@@ -45,6 +46,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt["model_args"], dict) or not isinstance(ckpt["model"], dict):
         raise SegdilError(f"{path}: not a segdil checkpoint (model_args and model must be mappings)")
     ckpt["_path"] = str(path)
+    checked_model_args(ckpt)  # a foreign or crafted model_args is refused here, before any model is built
     return ckpt
 
 

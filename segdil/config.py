@@ -318,7 +318,7 @@ def safe_load_bounded(text: str, where: str | Path) -> Any:
             return None
         count = _expanded_nodes(node, {})
         if count > MAX_YAML_NODES:
-            raise SegdilError(f"{where}: YAML expands to {count:,} values through aliases (limit {MAX_YAML_NODES:,}); remove the nested '*' aliases")
+            raise SegdilError(f"{where}: YAML expands to more than {MAX_YAML_NODES:,} values through aliases (an alias bomb?); remove the nested '*' aliases")
         return loader.construct_document(node)
     finally:
         loader.dispose()

@@ -152,7 +152,7 @@ def eval_checkpoint(
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
     data_names = list(dataset.class_names)
     if [str(n) for n in class_names] != [str(n) for n in data_names]:
-        what = "class count" if len(class_names) != len(data_names) else "class names"
+        what = "class counts" if len(class_names) != len(data_names) else "class names"
         raise SegdilError(
             f"{checkpoint}: {what} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
             f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for"
