@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from segdil.atomic import write_json, write_text
+from segdil.atomic import TEMP_SUFFIX, write_json, write_text
 from segdil.checkpoint import load_checkpoint, save_checkpoint
 from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes
 from segdil.device import autocast, resolve_device, train_amp
@@ -73,6 +73,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
         make_work_dir(path)
     with write_errors_reported(path), work_dir_lock(path, enabled=dist_info.is_main):
         if dist_info.is_main:
+            remove_stale_temporaries(path)
             if not resume and is_stub(path):
                 clear_stub(path)
             write_text(path / "config.yaml", dump_config(cfg))
@@ -162,6 +163,14 @@ def make_work_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SegdilError(f"--work-dir {path}: cannot create it ({exc.strerror or type(exc).__name__})") from None
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Temporaries a killed run left beside its files (``.last.pt.<random>.tmp``): this process
+    holds the lock, so no other writer owns them."""
+    for tmp in path.glob(f".*{TEMP_SUFFIX}"):
+        if tmp.is_file():
+            tmp.unlink()
 
 
 def clear_stub(path: Path) -> None:
