@@ -150,6 +150,11 @@ def eval_checkpoint(
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
+    run_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt, run_device)
+    background = eval_cfg.background_class if background == "default" else background
+    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
+    by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
     data_names = list(dataset.class_names)
     if [str(n) for n in class_names] != [str(n) for n in data_names]:
         what = "class counts" if len(class_names) != len(data_names) else "class names"
@@ -157,11 +162,6 @@ def eval_checkpoint(
             f"{checkpoint}: {what} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
             f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for"
         )
-    run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
-    background = eval_cfg.background_class if background == "default" else background
-    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
-    by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
 
     def samples():
         for index in range(len(dataset)):
