@@ -271,7 +271,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not key:
         raise SegdilError(f"--set {shown(item)}: the key before '=' is empty")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = safe_load_bounded(text, f"--set {key}") if text.strip() else None
     except yaml.YAMLError:
         value = text
     return key, value

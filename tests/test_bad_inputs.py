@@ -223,6 +223,7 @@ CASES: dict[str, tuple[Callable[[Path], list], int, tuple[str, ...]]] = {
     "bomb-model-name": (lambda t: train_args(t / "run", config=(_existing(t, "c.yaml").write_text(BOMB + "model: {name: *g}\n"), t / "c.yaml")[1]), 2, ("c.yaml", "aliases")),
     "bomb-base": (lambda t: train_args(t / "run", config=(_existing(t, "b.yaml").write_text(BOMB), _existing(t, "c.yaml").write_text("base: b.yaml\n"), t / "c.yaml")[2]), 2, ("b.yaml", "aliases")),
     "bomb-classes-yaml": (lambda t: ["data", "check", _classes_bomb(t)], 2, ("classes.yaml", "aliases")),
+    "bomb-set-value": (lambda t: train_args(t / "run", "model.name={" + BOMB.replace("\n", ", ") + "}"), 2, ("--set model.name", "aliases")),
     "long-value-bounded": (lambda t: train_args(t / "run", "train.max_steps=[" + ",".join(["1"] * 5000) + "]"), 2, ("train.max_steps", "...")),
     # 12: pixel limit, refused by name before decoding
     "data-check-huge-header": (lambda t: ["data", "check", dataset(t / "data", odd=lambda r: header_only_png(r / "train" / "images" / "a.png", 20000, 20000))], 2, ("a.png", "20000x20000", "SEGDIL_MAX_IMAGE_PIXELS")),
