@@ -4,6 +4,7 @@ traceback, and no file under the test folder created, changed or removed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -245,6 +246,17 @@ def test_bad_input_is_one_line_and_changes_nothing(case, tmp_path, monkeypatch):
     result = invoke(args)
     assert_one_line_error(result, code, *needles, listed=args[:2] == ["data", "check"])
     assert snapshot(tmp_path) == before
+
+
+def test_classes_by_index_scores_under_the_data_names(tmp_path):
+    ckpt = checkpoint(tmp_path / "m.pt")
+    root = dataset(tmp_path / "data", names=("sky", "car", "dog"))
+    result = invoke(["eval", "--checkpoint", ckpt, "--data", root, "--device", "cpu", "--classes-by-index", "--json", tmp_path / "m.json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text())["class_names"] == ["sky", "car", "dog"]
+    # a different count is refused even then
+    result = invoke(["eval", "--checkpoint", checkpoint(tmp_path / "m5.pt", num_classes=5), "--data", root, "--device", "cpu", "--classes-by-index"])
+    assert_one_line_error(result, 2, "class counts")
 
 
 def test_binary_mask_is_named_among_index_masks(tmp_path):

@@ -20,6 +20,7 @@ def evaluate(
     ignore_index: int,
     background_class: str | None,
     fmt: str | None = None,
+    classes_by_index: bool = False,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
     background = parse_background(background_class)
@@ -36,7 +37,7 @@ def evaluate(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -121,11 +122,13 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 
 def eval_checkpoint(
-    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
+    classes_by_index: bool = False,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
-    instances where it has them."""
+    instances where it has them. The checkpoint's classes must be the data's (count and names);
+    ``classes_by_index`` accepts other names for as many classes, scored under the data's names."""
     import torch
 
     from segdil.checkpoint import checked_model_args, checkpoint_config, load_checkpoint, model_from_checkpoint
@@ -157,11 +160,14 @@ def eval_checkpoint(
     by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
     data_names = list(dataset.class_names)
     if [str(n) for n in class_names] != [str(n) for n in data_names]:
-        what = "class counts" if len(class_names) != len(data_names) else "class names"
-        raise SegdilError(
-            f"{checkpoint}: {what} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
-            f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for"
-        )
+        same_count = len(class_names) == len(data_names)
+        if not (same_count and classes_by_index):
+            hint = " (or pass --classes-by-index to score class i of the model as class i of the data)" if same_count else ""
+            raise SegdilError(
+                f"{checkpoint}: {'class names' if same_count else 'class counts'} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
+                f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for{hint}"
+            )
+        class_names = data_names
 
     def samples():
         for index in range(len(dataset)):
