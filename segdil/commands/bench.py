@@ -79,7 +79,7 @@ def command(
     from segdil.bench.run import bench_from_options
     from segdil.outputs import check_output
 
-    check_output(json_path, "--json", [model], overwrite)
+    check_output(json_path, "--json", [model] if Path(model).exists() else [], overwrite)
 
     cfg = None if conv_ceiling else resolve_model(model, overrides)
     click.echo(
