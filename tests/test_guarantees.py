@@ -112,6 +112,31 @@ def test_disk_full_stops_with_one_line_and_keeps_the_checkpoint(base_run, tmp_pa
     assert not [p for p in run.iterdir() if p.name.endswith(segdil.atomic.TEMP_SUFFIX)]
 
 
+def test_read_only_work_dir_mid_run_stops_with_one_line(base_run, tmp_path, monkeypatch):
+    """The work dir turns read-only after a step (simulated: tests may run as root, who can write anyway)."""
+    import segdil.atomic as atomic
+    from segdil.errors import SegdilError
+
+    run = copy_run(base_run, tmp_path)
+    old = (run / "last.pt").read_bytes()
+    real_mkstemp = atomic.tempfile.mkstemp
+
+    def read_only(*args, dir=None, prefix="", **kwargs):
+        if Path(dir) == run and prefix.startswith(".last.pt."):  # config.yaml and step 3 went through
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, prefix=prefix, **kwargs)
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    from segdil.config import load_config
+    from segdil.train.main import train
+
+    with pytest.raises(SegdilError) as error:
+        train(load_config(CONFIG, [*TINY, "train.max_steps=3"]), work_dir=str(run), resume=True, quiet=True)
+    assert error.value.message.startswith(f"{run}: cannot write (Permission denied)")
+    assert (run / "last.pt").read_bytes() == old
+    assert "max_steps: 3" in (run / "config.yaml").read_text()
+
+
 # --------------------------------------------------------------------------- interrupted writes
 
 
