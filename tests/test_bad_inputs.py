@@ -192,6 +192,7 @@ CASES: dict[str, tuple[Callable[[Path], list], int, tuple[str, ...]]] = {
     "export-onnx-exists": (lambda t: ["export", checkpoint(t / "model.pt"), "--onnx", _existing(t, "old.onnx")], 2, ("old.onnx", "already exists", "--overwrite")),
     "eval-json-is-checkpoint": (lambda t: ["eval", "--checkpoint", (p := _ckpt_and_data(t))[0], "--data", p[1], "--device", "cpu", "--json", p[0], "--overwrite"], 2, ("--json", "is the input")),
     "eval-json-symlink-to-checkpoint": (_symlink_json, 2, ("alias.json", "is the input")),
+    "eval-json-is-a-mask-of-the-data": (lambda t: ["eval", "--checkpoint", (p := _ckpt_and_data(t))[0], "--data", p[1], "--device", "cpu", "--json", p[1] / "val" / "masks" / "a.png", "--overwrite"], 2, ("a.png", "inside the input folder")),
     "eval-json-exists": (lambda t: ["eval", "--pred", (p := _pred_folders(t))[0], "--gt", p[1], "--num-classes", 3, "--json", _existing(t, "m.json")], 2, ("m.json", "already exists")),
     "bench-json-is-config": (lambda t: ["bench", "--model", shutil.copy(CONFIG, t / "c.yaml"), "--json", t / "c.yaml"], 2, ("c.yaml", "is the input")),
     "rf-erf-is-config": (lambda t: ["rf", "--config", shutil.copy(CONFIG, t / "c.yaml"), "--erf", t / "c.yaml"], 2, ("--erf", "is the input")),
