@@ -10,6 +10,7 @@ A checkpoint is a plain dict:
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from segdil.atomic import save_torch
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
@@ -26,17 +27,65 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; a missing or broken file is a one-line error."""
+    """Read a checkpoint with ``weights_only=True``; a missing, empty or broken file, a pickle with
+    code in it, or ``model_args`` that describe no segdil model are one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise SegdilError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise SegdilError(f"{path}: empty file (0 bytes), not a segdil checkpoint; was its writing interrupted by something other than segdil?")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message suggests weights_only=False, i.e. running the file's code: never for an untrusted file
+        raise SegdilError(f"{path}: not a segdil checkpoint (it holds Python objects other than tensors and plain values, which segdil never loads)") from None
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise SegdilError(f"{path}: not a readable segdil checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+        raise SegdilError(f"{path}: not a readable segdil checkpoint ({_first_line(exc)})") from None
     if not isinstance(ckpt, dict) or "model_args" not in ckpt or "model" not in ckpt:
         raise SegdilError(f"{path}: not a segdil checkpoint (no model_args/model); was it written by segdil train?")
+    if not isinstance(ckpt["model_args"], dict) or not isinstance(ckpt["model"], dict):
+        raise SegdilError(f"{path}: not a segdil checkpoint (model_args and model must be mappings)")
+    ckpt["_path"] = str(path)
+    checked_model_args(ckpt)  # a foreign or crafted model_args is refused here, before any model is built
     return ckpt
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's ``model_args``, checked like a config's ``model:`` section (name, keys,
+    types, what the constructor accepts), ``init_from`` dropped; one-line errors name the file."""
+    from segdil.config import check_model_args, validate_model_section
+
+    where = ckpt.get("_path", "checkpoint")
+    args = {k: v for k, v in ckpt["model_args"].items() if k != "init_from"}
+    try:
+        args = validate_model_section(args)
+        check_model_args(args, "model_args")
+    except SegdilError as exc:
+        raise SegdilError(f"{where}: {exc.message}; the checkpoint's model_args do not describe a segdil model") from None
+    return args
+
+
+def check_state_shapes(model: nn.Module, state: dict[str, Any], where: str) -> None:
+    """Compare the weights' names and shapes with ``model``'s (a meta model: nothing allocated)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} tensor(s) of the wrong shape, e.g. {shown(k)} is {tuple(getattr(state[k], 'shape', ()))} but the model needs {tuple(own[k].shape)}")
+        if missing:
+            parts.append(f"{len(missing)} missing, e.g. {shown(missing[0])}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected, e.g. {shown(unexpected[0])}")
+        raise SegdilError(f"{where}: the weights do not fit the model its model_args describe ({'; '.join(parts)})")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -46,8 +95,12 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
     # init_from was the starting point of training; the checkpoint's own weights replace it
-    model = create_model_quietly(**{k: v for k, v in ckpt["model_args"].items() if k != "init_from"})
-    model.load_state_dict(checkpoint_state_dict(ckpt))
+    args = checked_model_args(ckpt)
+    state = checkpoint_state_dict(ckpt)
+    with torch.device("meta"):
+        check_state_shapes(create_model_quietly(**{k: v for k, v in args.items() if k != "encoder_weights"}), state, ckpt.get("_path", "checkpoint"))
+    model = create_model_quietly(**args)
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 
 @dataclass
@@ -137,7 +137,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         raw = _read_yaml(path)
         name = path.stem
         if "base" in raw:
-            base_path = (path.parent / str(raw.pop("base"))).resolve()
+            base_value = raw.pop("base")
+            if not isinstance(base_value, str):
+                raise SegdilError(f"{path}: base: expected a file name, got {shown(base_value)}")
+            base_path = (path.parent / base_value).resolve()
             base = _read_yaml(base_path)
             if "base" in base:
                 raise SegdilError(f"{base_path}: a base config cannot name another base (one level of inheritance only)")
@@ -146,7 +149,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     for item in overrides:
         key, value = parse_override(item)
         _set_path(raw, key, value)
-    return config_from_dict(raw)
+    cfg = config_from_dict(raw)
+    check_model_args(cfg.model)
+    return cfg
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
@@ -155,19 +160,124 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
         raise SegdilError(f"a config must be a mapping of sections, got {type(raw).__name__}")
     cfg = _build_dataclass(Config, raw, "")
     cfg.model = validate_model_section(cfg.model)
+    check_ranges(cfg)
     return cfg
+
+
+# Every numeric setting with a valid range, checked in one place (config_from_dict): key -> (low,
+# high, low_open). None: unbounded on that side. A list value has each item checked.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "data.synth.n_train": (1, None, False),
+    "data.synth.n_val": (1, None, False),
+    "data.synth.size": (8, None, False),
+    "data.synth.min_object": (0, None, True),
+    "data.synth.max_object": (0, None, True),
+    "data.synth.objects_per_image": (0, None, False),
+    "data.crop_size": (0, None, False),
+    "data.scale_range": (0, None, True),
+    "data.color_jitter": (0, None, False),
+    "data.noise": (0, 1, False),
+    "data.val_pad_multiple": (1, None, False),
+    "data.std": (0, None, True),
+    "data.num_workers": (0, None, False),
+    "train.max_steps": (1, None, False),
+    "train.batch_size": (1, None, False),
+    "train.lr": (0, None, True),
+    "train.momentum": (0, 1, False),
+    "train.weight_decay": (0, None, False),
+    "train.warmup_steps": (0, None, False),
+    "train.poly_power": (0, None, True),
+    "train.grad_clip": (0, None, True),
+    "train.loss.ce": (0, None, False),
+    "train.loss.dice": (0, None, False),
+    "train.loss.focal": (0, None, False),
+    "train.loss.lovasz": (0, None, False),
+    "train.loss.class_weights": (0, None, False),
+    "train.seed": (0, None, False),
+    "train.val_every": (1, None, False),
+    "train.ckpt_every": (1, None, False),
+    "train.log_every": (1, None, False),
+    "train.budget_s": (0, None, True),
+    "eval.size_bins": (0, None, True),
+    "eval.small_threshold": (0, None, True),
+    "eval.background_class": (0, 254, False),
+}
+
+
+def check_ranges(cfg: Config) -> None:
+    """Every key of ``RANGES`` within its range; else a one-line error with the valid range."""
+    plain = cfg.to_dict()
+    for key, (low, high, low_open) in RANGES.items():
+        value: Any = plain
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        for item in value if isinstance(value, list) else [value]:
+            if item is None or isinstance(item, bool):
+                continue
+            too_low = low is not None and (item <= low if low_open else item < low)
+            too_high = high is not None and item > high
+            if too_low or too_high:
+                lower = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+                upper = "" if high is None else f"<= {high:g}"
+                valid = " and ".join(x for x in (lower, upper) if x)
+                raise SegdilError(f"{key}: {shown(value)} is out of range; valid: {valid}")
+
+
+def check_model_args(model_args: dict[str, Any], where: str = "model") -> None:
+    """Build the model on the meta device (no memory, no weights) so that arguments its
+    constructor refuses (e.g. a dilation rate of 0) are a one-line error before anything runs.
+    Weight files and downloads are not touched."""
+    import warnings
+
+    import torch
+
+    from segdil.models import create_model
+
+    args = {k: v for k, v in model_args.items() if k not in ("init_from", "encoder_weights")}
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            create_model(**args)
+    except (ValueError, TypeError, AssertionError, RuntimeError, KeyError, IndexError, ZeroDivisionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegdilError(f"{where}: model {shown(model_args.get('name'))} refuses its arguments ({shown(reason, 200)[1:-1]})") from None
+
+
+# Keys that may differ between a run's saved config.yaml and the config given with --resume:
+# how long and how often, where it runs; nothing that changes the model, the data or the optimisation.
+RESUMABLE_KEYS: tuple[str, ...] = (
+    "name", "train.max_steps", "train.val_every", "train.ckpt_every", "train.log_every",
+    "train.device", "train.budget_s", "data.num_workers", "train.compile",
+)
+
+
+def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dicts, except ``RESUMABLE_KEYS``."""
+    changed: list[str] = []
+
+    def walk(a: Any, b: Any, key: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict) and key != "model":
+            for sub in sorted(set(a) | set(b), key=str):
+                walk(a.get(sub), b.get(sub), f"{key}.{sub}" if key else str(sub))
+        elif key == "model" and isinstance(a, dict) and isinstance(b, dict):
+            changed.extend(f"model.{sub}" for sub in sorted(set(a) | set(b), key=str) if _plain(a.get(sub)) != _plain(b.get(sub)))
+        elif key not in RESUMABLE_KEYS and _plain(a) != _plain(b):
+            changed.append(key)
+
+    walk(saved, new, "")
+    return changed
 
 
 def parse_override(item: str) -> tuple[str, Any]:
     """``"train.max_steps=10"`` -> ``("train.max_steps", 10)``; the value is parsed as YAML."""
     if "=" not in item:
-        raise SegdilError(f"--set {item!r}: expected key.sub=value, e.g. --set train.max_steps=100")
+        raise SegdilError(f"--set {shown(item)}: expected key.sub=value, e.g. --set train.max_steps=100")
     key, text = item.split("=", 1)
     key = key.strip()
     if not key:
-        raise SegdilError(f"--set {item!r}: the key before '=' is empty")
+        raise SegdilError(f"--set {shown(item)}: the key before '=' is empty")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = safe_load_bounded(text, f"--set {key}") if text.strip() else None
     except yaml.YAMLError:
         value = text
     return key, value
@@ -178,12 +288,12 @@ def validate_model_section(model: Any) -> dict[str, Any]:
     from segdil.models import MODELS
 
     if not isinstance(model, dict):
-        raise SegdilError(f"model: expected a mapping with at least 'name', got {model!r}")
+        raise SegdilError(f"model: expected a mapping with at least 'name', got {shown(model)}")
     name = model.get("name")
     if name is None:
         raise SegdilError(f"model.name: missing; valid names: {', '.join(sorted(MODELS))}")
     if name not in MODELS:
-        raise SegdilError(f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+        raise SegdilError(f"model.name: unknown model {shown(name)}; valid names: {', '.join(sorted(MODELS))}")
     signature = inspect.signature(MODELS[name])
     hints = typing.get_type_hints(MODELS[name].__init__) if inspect.isclass(MODELS[name]) else typing.get_type_hints(MODELS[name])
     valid = [p for p in signature.parameters if p not in ("self", "kwargs")]
@@ -192,7 +302,7 @@ def validate_model_section(model: Any) -> dict[str, Any]:
         if key == "name":
             continue
         if key not in valid:
-            raise SegdilError(f"model.{key}: unknown key for model {name!r}; valid keys: {', '.join(valid)}")
+            raise SegdilError(f"model.{key}: unknown key for model {shown(name)}; valid keys: {', '.join(valid)}")
         hint = hints.get(key, Any)
         out[key] = _coerce(value, hint, f"model.{key}")
     return out
@@ -201,11 +311,48 @@ def validate_model_section(model: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- helpers
 
 
+MAX_YAML_NODES = 100_000  # scalars, lists and mappings after alias expansion; real configs hold < 2,000
+
+
+def safe_load_bounded(text: str, where: str | Path) -> Any:
+    """``yaml.safe_load`` that first counts the document's nodes with every alias expanded and
+    refuses more than ``MAX_YAML_NODES`` ("billion laughs": a few lines that expand to billions)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        count = _expanded_nodes(node, {})
+        if count > MAX_YAML_NODES:
+            raise SegdilError(f"{where}: YAML expands to more than {MAX_YAML_NODES:,} values through aliases (an alias bomb?); remove the nested '*' aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once aliases are copied out (memoised: O(distinct nodes))."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_YAML_NODES + 1  # a node that contains itself (recursive alias) is refused
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_nodes(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    else:
+        total = 1
+    memo[key] = min(total, 10 * MAX_YAML_NODES)
+    return memo[key]
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SegdilError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load_bounded(path.read_text(), path)
+    except UnicodeDecodeError:
+        raise SegdilError(f"{path}: not a text file; a config is YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -250,7 +397,7 @@ def _build_dataclass(cls: type, raw: Any, prefix: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise SegdilError(f"{where}: expected a mapping, got {raw!r}")
+        raise SegdilError(f"{where}: expected a mapping, got {shown(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -293,23 +440,23 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except SegdilError:
                 pass
-        raise SegdilError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+        raise SegdilError(f"{key}: expected {_type_name(hint)}, got {shown(value)}")
     if origin is dict:
         if isinstance(value, dict):
             return dict(value)
-        raise SegdilError(f"{key}: expected a mapping, got {value!r}")
+        raise SegdilError(f"{key}: expected a mapping, got {shown(value)}")
     if origin is Literal:
         if value in args:
             return value
-        raise SegdilError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+        raise SegdilError(f"{key}: expected {_type_name(hint)}, got {shown(value)}")
     if origin in (list, tuple, typing.Sequence, typing.get_origin(typing.Sequence[int])) or hint in (list, tuple):
         item = [a for a in args if a is not Ellipsis]
         if isinstance(value, (int, float, str)) and not isinstance(value, bool) and item:
             value = [value] if not isinstance(value, str) else value
         if not isinstance(value, (list, tuple)):
-            raise SegdilError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+            raise SegdilError(f"{key}: expected {_type_name(hint)}, got {shown(value)}")
         if origin is tuple and len(item) > 1 and len(item) != len(value):
-            raise SegdilError(f"{key}: expected {len(item)} values, got {value!r}")
+            raise SegdilError(f"{key}: expected {len(item)} values, got {shown(value)}")
         if not item:
             return list(value)
         if origin is tuple and len(item) > 1:
@@ -329,7 +476,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
     elif isinstance(hint, type) and isinstance(value, hint):
         return value
-    raise SegdilError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+    raise SegdilError(f"{key}: expected {_type_name(hint)}, got {shown(value)}")
 
 
 def dump_config(cfg: Config) -> str:

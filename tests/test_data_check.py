@@ -134,10 +134,16 @@ def test_binary_0_255_masks(tmp_path):
         _mask(tmp_path / "train" / "masks" / f"{stem}.png", mask)
     _expect(tmp_path, "looks like a 0/255 binary mask", tmp_path / "train" / "masks" / "x.png")
     assert "mask[mask == 255] = 1" in check_dataset(tmp_path).problems[0]
-    # 255 as a real ignore region next to foreground classes is fine
+    # y gets class indices: x, still only 0/255, is flagged by name all the same (issue #14)
     mask = np.zeros((12, 16), np.uint8)
     mask[0, 0] = 1
     _mask(tmp_path / "train" / "masks" / "y.png", mask)
+    problems = check_dataset(tmp_path).problems
+    assert len(problems) == 1 and problems[0].startswith(str(tmp_path / "train" / "masks" / "x.png"))
+    # 255 as a real ignore region next to foreground classes is fine
+    mask[3:6, 3:6] = 255
+    _mask(tmp_path / "train" / "masks" / "y.png", mask)
+    _mask(tmp_path / "train" / "masks" / "x.png", mask)
     assert check_dataset(tmp_path).problems == []
 
 

@@ -46,6 +46,7 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
 @click.option("--conv-channels", default=64, show_default=True, help="Channels of the --conv-ceiling convolution.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never the --model config).")
 def command(
     model: str | None,
     size: int,
@@ -69,6 +70,7 @@ def command(
     conv_channels: int,
     json_path: Optional[str],
     overrides: tuple[str, ...],
+    overwrite: bool,
 ) -> None:
     """Measure img/s, ms per step, peak memory, FLOPs and TFLOP/s of a model on random inputs.
 
@@ -77,6 +79,9 @@ def command(
     optimisation are timed in rounds in one process and compared.
     """
     from segdil.bench.run import bench_from_options
+    from segdil.outputs import check_output
+
+    check_output(json_path, "--json", [model] if Path(model).exists() else [], overwrite)
 
     cfg = None if conv_ceiling else resolve_model(model, overrides)
     click.echo(

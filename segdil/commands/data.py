@@ -21,11 +21,11 @@ def command() -> None:
 @click.option("--size", default=DEFAULTS.size, show_default=True, help="Square image size in pixels.")
 @click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Same seed, same bytes.")
 @click.option("--min-object", default=DEFAULTS.min_object, show_default=True, help="Smallest object size sqrt(area), pixels.")
-@click.option("--max-object", default=DEFAULTS.max_object, show_default=True, help="Largest object size sqrt(area), pixels.")
+@click.option("--max-object", type=float, default=None, help=f"Largest object size sqrt(area), pixels [default: {DEFAULTS.max_object:g}, at most half of --size].")
 @click.option("--objects-per-image", nargs=2, type=int, default=tuple(DEFAULTS.objects_per_image), show_default=True, metavar="MIN MAX", help="Objects per image, drawn uniformly.")
 @click.option("--no-thin-lines", is_flag=True, help="Leave out the 'line' class (1-3 px wide lines).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
-def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float, objects_per_image: tuple[int, int], no_thin_lines: bool, overwrite: bool) -> None:
+def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float | None, objects_per_image: tuple[int, int], no_thin_lines: bool, overwrite: bool) -> None:
     """Write the synthetic small-object benchmark to OUT (folder format, objects.json, preview.png)."""
     import json
     import sys
@@ -33,6 +33,8 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
 
     from segdil.data.synth import write_synthetic
 
+    if max_object is None:  # the default adapts to small sizes; an explicit value is checked as given
+        max_object = max(min_object, min(DEFAULTS.max_object, size / 2))
     cfg = SynthConfig(n_train=n_train, n_val=n_val, size=size, min_object=min_object, max_object=max_object, objects_per_image=list(objects_per_image), thin_lines=not no_thin_lines, seed=seed)
     total = n_train + n_val
     with click.progressbar(length=total, label="generating", file=sys.stderr) as bar:

@@ -20,6 +20,8 @@ import click
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never an input).")
+@click.option("--classes-by-index", is_flag=True, help="With --checkpoint: accept data whose class names differ from the model's (same count); scored under the data's names.")
 def command(
     pred_dir: Path | None,
     gt_dir: Path | None,
@@ -33,6 +35,8 @@ def command(
     ignore_index: int,
     background_class: str | None,
     json_out: Path | None,
+    overwrite: bool,
+    classes_by_index: bool,
 ) -> None:
     """Print mIoU, per-class IoU, object IoU and recall by size, and iIoU (definitions: docs/metrics.md).
 
@@ -43,8 +47,11 @@ def command(
     from segdil.atomic import write_json
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
+    from segdil.outputs import check_output
 
-    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt)
+    check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
+
+    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index)
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})

@@ -15,8 +15,9 @@ import click
 @click.option("--opset", type=click.IntRange(min=17), default=17, show_default=True, help="ONNX opset version.")
 @click.option("--height", type=click.IntRange(min=1), default=256, show_default=True, help="Height of the example input (the fixed height without --dynamic).")
 @click.option("--width", type=click.IntRange(min=1), default=256, show_default=True, help="Width of the example input (the fixed width without --dynamic).")
+@click.option("--overwrite", is_flag=True, help="Replace --onnx if it exists (never the checkpoint itself).")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Largest accepted difference between onnxruntime and PyTorch.")
-def command(checkpoint: Path, onnx_path: Path, dynamic: bool, fuse: bool, opset: int, height: int, width: int, atol: float) -> None:
+def command(checkpoint: Path, onnx_path: Path, dynamic: bool, fuse: bool, opset: int, height: int, width: int, atol: float, overwrite: bool) -> None:
     """Export CHECKPOINT to ONNX: input 'image' (N x 3 x H x W, normalised as in training),
     output 'logits' (N x C x H x W).
 
@@ -25,7 +26,7 @@ def command(checkpoint: Path, onnx_path: Path, dynamic: bool, fuse: bool, opset:
     """
     from segdil.inference.export import export_checkpoint
 
-    results = export_checkpoint(checkpoint, onnx_path, dynamic=dynamic, fuse=fuse, opset=opset, height=height, width=width, atol=atol)
+    results = export_checkpoint(checkpoint, onnx_path, dynamic=dynamic, fuse=fuse, opset=opset, height=height, width=width, atol=atol, overwrite=overwrite)
     size_mb = onnx_path.stat().st_size / 1e6
     channels = results[0][0][1]
     dims = f"batch x {channels} x height x width" if dynamic else f"1 x {channels} x {height} x {width}"

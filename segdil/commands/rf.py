@@ -24,8 +24,9 @@ from segdil.errors import SegdilError
 @click.option("--samples", type=int, default=4, show_default=True, help="Random inputs averaged for --erf.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init and the random inputs for --erf.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --erf.")
+@click.option("--overwrite", is_flag=True, help="Replace --plot/--erf files that exist (never an input).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when the stack grids.")
-def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides, print_config, as_json, plot_path, erf_path, size, samples, seed, device, strict) -> None:
+def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides, print_config, as_json, plot_path, erf_path, size, samples, seed, device, strict, overwrite) -> None:
     """Receptive field, HDC rule and exact coverage of a dilation stack.
 
     \b
@@ -45,6 +46,10 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
         raise SegdilError("--samples/--size: must be at least 1")
 
     from segdil.models.receptive_field import receptive_field_report
+    from segdil.outputs import check_output
+
+    check_output(plot_path, "--plot", [config_path, checkpoint_path], overwrite)
+    check_output(erf_path, "--erf", [config_path, checkpoint_path, plot_path], overwrite)
 
     model_args, ckpt = _model_args(config_path, checkpoint_path, overrides, print_config) if model_mode else (None, None)
     result, lines, grids = receptive_field_report(rates_text, repeat, kernel, model_args, ckpt, checkpoint_path, plot_path, erf_path, size, samples, seed, device)

@@ -18,6 +18,7 @@ from segdil.data.io import IMAGE_EXTS, load_image, load_mask
 from segdil.errors import SegdilError
 
 SIZE_BINS: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
+MIN_IMAGE_SIDE = 8  # smaller images cannot be scaled and cropped for training
 
 
 @dataclass
@@ -83,12 +84,11 @@ def check_dataset(root: str | Path, splits: Optional[Sequence[str]] = None, *, s
         result.summary["splits"][split] = stats
         binary_candidates += candidates
         foreground_seen |= foreground
-    if binary_candidates and not foreground_seen:
-        for path in binary_candidates:
-            problems.append(
-                f"{path}: looks like a 0/255 binary mask, but 255 means ignore; map the foreground to 1 "
-                "(mask[mask == 255] = 1) and name two classes, e.g. classes: [background, foreground]"
-            )
+    for path in binary_candidates:  # each one, even when other masks hold class indices
+        problems.append(
+            f"{path}: looks like a 0/255 binary mask (values only 0 and 255), but 255 means ignore; map the foreground to 1 "
+            "(mask[mask == 255] = 1) and name the classes in classes.yaml, e.g. classes: [background, foreground]"
+        )
     return result
 
 
@@ -142,12 +142,14 @@ def _check_split(root: Path, split: str, classes, problems: list[str], summary: 
         except SegdilError as exc:
             problems.append(exc.message)
             continue
+        if image is not None and min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            problems.append(f"{image_path}: {image.shape[1]}x{image.shape[0]} image is smaller than {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels, the smallest segdil trains on; remove it or pad it")
         if image is not None and mask.shape != image.shape[:2]:
             problems.append(f"{mask_path}: size mismatch, mask is {mask.shape[1]}x{mask.shape[0]} but {image_path.name} is {image.shape[1]}x{image.shape[0]}")
         counts = np.bincount(mask.ravel(), minlength=256)
         if counts[1:IGNORE_INDEX].any():
             foreground = True
-        elif counts[IGNORE_INDEX] and counts[0]:
+        elif counts[IGNORE_INDEX]:
             candidates.append(mask_path)
         if limit is None:
             continue

@@ -20,8 +20,9 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
+from segdil.config import safe_load_bounded
 from segdil.data.io import IMAGE_EXTS, load_image, load_mask
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 IGNORE_INDEX = 255
 
@@ -39,7 +40,7 @@ def read_classes(root: str | Path) -> ClassesInfo:
     if not path.is_file():
         raise SegdilError(f"{path}: not found; write a classes.yaml with a 'classes:' list of names (index = class id)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_load_bounded(path.read_text(), path)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SegdilError(f"{path}: not valid YAML ({getattr(exc, 'problem', None) or type(exc).__name__})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("classes"), list) or not raw["classes"]:
@@ -57,7 +58,7 @@ def read_classes(root: str | Path) -> ClassesInfo:
             names.append(str(entry))
             colours.append(None)
         else:
-            raise SegdilError(f"{path}: classes[{i}] must be a name or a mapping with 'name' (and 'color'), got {entry!r}")
+            raise SegdilError(f"{path}: classes[{i}] must be a name or a mapping with 'name' (and 'color'), got {shown(entry)}")
     if len(set(names)) != len(names):
         raise SegdilError(f"{path}: class names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1}))}); give each class its own name")
     if "colors" in raw:
@@ -66,7 +67,7 @@ def read_classes(root: str | Path) -> ClassesInfo:
         colours = list(raw["colors"])
     reduce = raw.get("reduce_zero_label", False)
     if not isinstance(reduce, bool):
-        raise SegdilError(f"{path}: reduce_zero_label must be true or false, got {reduce!r}")
+        raise SegdilError(f"{path}: reduce_zero_label must be true or false, got {shown(reduce)}")
     if len(names) > 255:
         raise SegdilError(f"{path}: {len(names)} classes; at most 255 fit in an 8-bit mask with 255 = ignore")
     if all(c is None for c in colours):
@@ -74,7 +75,7 @@ def read_classes(root: str | Path) -> ClassesInfo:
     parsed = []
     for i, colour in enumerate(colours):
         if not (isinstance(colour, (list, tuple)) and len(colour) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in colour)):
-            raise SegdilError(f"{path}: colour of class {names[i]!r} must be [r, g, b] with integers 0-255, got {colour!r}")
+            raise SegdilError(f"{path}: colour of class {names[i]!r} must be [r, g, b] with integers 0-255, got {shown(colour)}")
         parsed.append(tuple(colour))
     return ClassesInfo(names, parsed, reduce)
 

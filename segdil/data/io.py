@@ -13,6 +13,7 @@ indices (not colours), 16-bit PNGs whose values fit in 0-255. An RGB mask is an 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -26,7 +27,24 @@ from segdil.errors import SegdilError
 IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-Image.MAX_IMAGE_PIXELS = None  # large aerial/microscopy tiles are normal here
+Image.MAX_IMAGE_PIXELS = None  # segdil's own limit below replaces Pillow's warning-then-error guard
+
+DEFAULT_MAX_PIXELS = 2**28  # 268 megapixels, e.g. 16384 x 16384; large aerial/microscopy tiles fit
+MAX_PIXELS_ENV = "SEGDIL_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    """The largest image (width x height) segdil decodes: ``$SEGDIL_MAX_IMAGE_PIXELS``, else 2^28."""
+    text = os.environ.get(MAX_PIXELS_ENV)
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SegdilError(f"{MAX_PIXELS_ENV}={text[:40]!r}: expected a positive number of pixels, e.g. {DEFAULT_MAX_PIXELS}")
+    return value
 
 
 def _open(path: Path, what: str) -> Image.Image:
@@ -42,6 +60,13 @@ def _open(path: Path, what: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            width, height = Image.open(io.BytesIO(data)).size  # the header only, nothing decoded
+            limit = max_image_pixels()
+            if width * height > limit:
+                raise SegdilError(
+                    f"{path}: {width}x{height} {what} ({width * height:,} pixels) is larger than the limit of {limit:,} pixels; "
+                    f"split it into tiles, or raise the limit with {MAX_PIXELS_ENV} if the memory is there"
+                )
             Image.open(io.BytesIO(data)).verify()  # PNG: chunk CRCs and the end marker
             image = Image.open(io.BytesIO(data))
             image.load()

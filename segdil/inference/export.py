@@ -117,20 +117,24 @@ def export_checkpoint(
     height: int = 256,
     width: int = 256,
     atol: float = 1e-4,
+    overwrite: bool = False,
 ) -> list[tuple[tuple[int, ...], float]]:
     """Export a checkpoint to ``out`` and check it; the file appears only when the check passes.
 
     Returns ``(input shape, max abs difference)`` per checked shape. The reference is the
-    checkpoint's model without folding, so ``fuse`` is checked too.
+    checkpoint's model without folding, so ``fuse`` is checked too. ``out`` is never the
+    checkpoint, and an existing ``out`` is replaced only with ``overwrite``.
     """
     from segdil.checkpoint import load_checkpoint, model_from_checkpoint
     from segdil.inference.fuse import fold_batchnorm
+    from segdil.outputs import check_output
 
     _require("onnx")
     _require("onnxruntime")
     out = Path(out)
     if out.is_dir():
         raise SegdilError(f"{out}: --onnx names a folder; give a file name such as model.onnx")
+    check_output(out, "--onnx", [checkpoint], overwrite)
     ckpt = load_checkpoint(checkpoint)
     reference = model_from_checkpoint(ckpt, "cpu")
     model = fold_batchnorm(reference) if fuse else reference

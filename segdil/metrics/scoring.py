@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 
 def evaluate(
@@ -20,6 +20,7 @@ def evaluate(
     ignore_index: int,
     background_class: str | None,
     fmt: str | None = None,
+    classes_by_index: bool = False,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
     background = parse_background(background_class)
@@ -36,7 +37,7 @@ def evaluate(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -105,6 +106,12 @@ def match_predictions(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
         unmatched = sorted(name for name, p in pred_files.items() if p.stem not in gt_stems)
         hint = f" (files with no ground truth of the same name: {', '.join(unmatched[:3])}{', ...' if len(unmatched) > 3 else ''})" if unmatched else ""
         raise SegdilError(f"{pred_path}: missing prediction for {gt_path}; name each prediction like its ground-truth mask{hint}")
+    unmatched = sorted(name for name, p in pred_files.items() if p.stem not in gt_stems)
+    if unmatched:
+        import click
+
+        first = ", ".join(shown(name, 60)[1:-1] for name in unmatched[:3])
+        click.echo(f"note: {len(unmatched)} file(s) in {pred_dir} have no ground truth in {gt_dir} and are not scored: {first}{', ...' if len(unmatched) > 3 else ''}", err=True)
     return pairs
 
 
@@ -115,14 +122,16 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 
 def eval_checkpoint(
-    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
+    classes_by_index: bool = False,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
-    instances where it has them."""
+    instances where it has them. The checkpoint's classes must be the data's (count and names);
+    ``classes_by_index`` accepts other names for as many classes, scored under the data's names."""
     import torch
 
-    from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+    from segdil.checkpoint import checked_model_args, checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
@@ -131,7 +140,7 @@ def eval_checkpoint(
     from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)
-    name = ckpt["model_args"].get("name")
+    name = checked_model_args(ckpt)["name"]
     if model_class(name).is_classifier:
         raise SegdilError(f"{checkpoint}: model {name!r} classifies whole images; segdil eval scores segmentation models")
     if not root.is_dir():
@@ -140,15 +149,25 @@ def eval_checkpoint(
     data_cfg, eval_cfg = config.data, config.eval
     fmt = fmt or data_cfg.format
     dataset = open_dataset(fmt, root, split)
-    run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
     class_names = list(ckpt.get("class_names") or dataset.class_names)
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
+    run_device = resolve_device(device)
+    model = model_from_checkpoint(ckpt, run_device)
     background = eval_cfg.background_class if background == "default" else background
     evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
     by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
+    data_names = list(dataset.class_names)
+    if [str(n) for n in class_names] != [str(n) for n in data_names]:
+        same_count = len(class_names) == len(data_names)
+        if not (same_count and classes_by_index):
+            hint = " (or pass --classes-by-index to score class i of the model as class i of the data)" if same_count else ""
+            raise SegdilError(
+                f"{checkpoint}: {'class names' if same_count else 'class counts'} differ from the data's ({root}): checkpoint {len(class_names)} {shown(class_names, 200)}, "
+                f"data {len(data_names)} {shown(data_names, 200)}; evaluate on the dataset the model was trained for{hint}"
+            )
+        class_names = data_names
 
     def samples():
         for index in range(len(dataset)):

@@ -19,18 +19,19 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from segdil.atomic import write_json, write_text
+from segdil.atomic import TEMP_SUFFIX, write_json, write_text
 from segdil.checkpoint import load_checkpoint, save_checkpoint
-from segdil.config import Config, dump_config
+from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes
 from segdil.device import autocast, resolve_device, train_amp
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 from segdil.models import create_model, model_class
 from segdil.train.distributed import DistInfo, cleanup_distributed, setup_distributed
+from segdil.train.lock import work_dir_lock
 from segdil.train.logger import RunLogger
 from segdil.train.losses import SegmentationLoss
 from segdil.train.optim import build_optimizer, build_scheduler
 from segdil.train.sampler import ResumableSampler
-from segdil.train.state import resolve_work_dir, rng_state, seed_everything, set_rng_state
+from segdil.train.state import STUB_FILES, is_stub, resolve_work_dir, rng_state, seed_everything, set_rng_state
 from segdil.train.validate import validate
 
 
@@ -39,7 +40,12 @@ class StopRequested(Exception):
 
 
 def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Train ``cfg``; returns the last validation metrics. Writes into the run's work dir."""
+    """Train ``cfg``; returns the last validation metrics. Writes into the run's work dir.
+
+    Before anything is written: the work dir is checked (``resolve_work_dir``), with ``resume``
+    the config is compared with the run's (``check_resume_config``), the data is checked and the
+    model arguments are tried. The work dir is then locked for the run's life (``train/lock.py``).
+    """
     from segdil.data import build_datasets
 
     tc = cfg.train
@@ -51,22 +57,34 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     if tc.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
-    # ---- run folder, resume state
+    # ---- run folder, resume state, data: everything checked before anything is written
     path = shared_work_dir(resolve_work_dir(cfg.name, work_dir, resume), dist_info)
     ckpt = load_checkpoint(path / "last.pt") if resume else None
-    if dist_info.is_main:
-        path.mkdir(parents=True, exist_ok=True)
-        write_text(path / "config.yaml", dump_config(cfg))
-    log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps)
-    log.echo(f"work dir: {path}\n" + dump_config(cfg))
-
-    # ---- data
+    if ckpt is not None:
+        check_resume_config(path, ckpt, cfg)
     seed_everything(tc.seed)
     train_ds, val_ds, class_names = build_datasets(cfg.data, seed=tc.seed)
     num_classes = len(class_names)
     model_args = {**cfg.model, "num_classes": num_classes}
     if cfg.model.get("num_classes", num_classes) != num_classes:
         raise SegdilError(f"model.num_classes={cfg.model['num_classes']} but the data has {num_classes} classes ({', '.join(class_names)}); remove model.num_classes")
+    check_model_args(model_args)
+    if dist_info.is_main:
+        make_work_dir(path)
+    with write_errors_reported(path), work_dir_lock(path, enabled=dist_info.is_main):
+        if dist_info.is_main:
+            remove_stale_temporaries(path)
+            if not resume and is_stub(path):
+                clear_stub(path)
+            write_text(path / "config.yaml", dump_config(cfg))
+        return _train(cfg, path, ckpt, dist_info, device, amp, train_ds, val_ds, class_names, model_args, quiet)
+
+
+def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.device, amp: bool, train_ds, val_ds, class_names: list[str], model_args: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """The run itself, in a work dir that this process holds."""
+    tc = cfg.train
+    log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps)
+    log.echo(f"work dir: {path}\n" + dump_config(cfg))
 
     # ---- model, optimizer, schedule, loaders
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
@@ -117,6 +135,68 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     if dist_info.is_main:
         write_json(path / "final_metrics.json", result)
     return result
+
+
+def check_resume_config(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:
+    """``--resume`` continues the run in ``path``: only ``RESUMABLE_KEYS`` may differ from its config."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, dict):
+        return
+    changed = resume_changes(saved, cfg.to_dict())
+    if changed:
+        new = cfg.to_dict()
+
+        def value(d: dict, key: str) -> str:
+            for part in key.split("."):
+                d = d.get(part) if isinstance(d, dict) else None
+            return shown(d, 40)
+
+        diffs = ", ".join(f"{k} ({value(saved, k)} -> {value(new, k)})" for k in changed[:6]) + (f" (+{len(changed) - 6} more)" if len(changed) > 6 else "")
+        raise SegdilError(
+            f"--resume {path}: the config differs from the run's in {diffs}; on resume only {', '.join(k for k in RESUMABLE_KEYS if k != 'name')} may change. "
+            "Start a new run in another --work-dir (model.init_from can start from these weights)"
+        )
+
+
+def make_work_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegdilError(f"--work-dir {path}: cannot create it ({exc.strerror or type(exc).__name__})") from None
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Temporaries a killed run left beside its files (``.last.pt.<random>.tmp``): this process
+    holds the lock, so no other writer owns them."""
+    for tmp in path.glob(f".*{TEMP_SUFFIX}"):
+        if tmp.is_file():
+            tmp.unlink()
+
+
+def clear_stub(path: Path) -> None:
+    """A work dir left by a run that never saved holds no results: its logs start afresh."""
+    for name in STUB_FILES - {".lock"}:
+        target = path / name
+        if target.is_dir():
+            for item in target.rglob("*"):
+                if item.is_file():
+                    item.unlink()
+        elif target.exists():
+            target.unlink()
+
+
+@contextlib.contextmanager
+def write_errors_reported(path: Path) -> Iterator[None]:
+    """A failed write (read-only folder, disk full, file size limit) stops the run with one line
+    naming the file and the cause; the checkpoints already written stay complete (atomic writes)."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or path
+        raise SegdilError(
+            f"{where}: cannot write ({exc.strerror or type(exc).__name__}); training stopped. "
+            f"Complete checkpoints in {path} are intact; free space or fix permissions, then --resume"
+        ) from None
 
 
 @dataclass

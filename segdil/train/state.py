@@ -56,9 +56,32 @@ def resolve_work_dir(config_name: str, work_dir: str | None, resume: bool) -> Pa
             path = path.with_name(path.name + "_")
         return path
     path = Path(work_dir)
+    if path.exists() and not path.is_dir():
+        raise SegdilError(f"--work-dir {path}: is a file, not a folder; choose a folder (it is created if missing)")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise SegdilError(f"--work-dir {path}: {parent} is a file, not a folder; choose another place")
     if resume:
         if not (path / "last.pt").is_file():
-            raise SegdilError(f"--resume: {path / 'last.pt'} not found; start without --resume or pick the run's work dir")
-    elif path.exists() and any(path.iterdir()):
-        raise SegdilError(f"--work-dir {path}: already holds a run; pass --resume to continue it or choose a new folder")
+            hint = " (the run stopped before its first checkpoint: start it again without --resume)" if is_stub(path) else ""
+            raise SegdilError(f"--resume: {path / 'last.pt'} not found{hint}; start without --resume or pick the run's work dir")
+    elif path.exists() and any(path.iterdir()) and not is_stub(path):
+        if (path / "last.pt").is_file() or (path / "best.pt").is_file():
+            raise SegdilError(f"--work-dir {path}: already holds a run; pass --resume to continue it or choose a new folder")
+        raise SegdilError(f"--work-dir {path}: not empty and holds no checkpoint; choose an empty or new folder (or remove {path} if it is a run that never saved)")
     return path
+
+
+STUB_FILES = {"config.yaml", "metrics.jsonl", "tb", ".lock"}
+
+
+def is_stub(path: Path) -> bool:
+    """A work dir that a run created but never saved a checkpoint or a metric into: reusable."""
+    if not path.is_dir():
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not names <= STUB_FILES:
+        return False
+    jsonl = path / "metrics.jsonl"
+    tb = path / "tb"
+    return (not jsonl.exists() or jsonl.stat().st_size == 0) and (not tb.exists() or not any(p.is_file() and "tfevents" not in p.name for p in tb.rglob("*")))
