@@ -77,3 +77,59 @@ def test_terminal_gets_the_tqdm_bar(tmp_path):
     assert not isinstance(logger.bar, PlainProgress)
     assert "\r" in stream.getvalue() and "50/50" in stream.getvalue()
     assert not any(parse_progress(line) for line in stream.getvalue().replace("\r", "\n").splitlines())
+
+
+def test_compare_progress_is_one_live_line_with_runs_model_seed_step_and_eta():
+    from segdil.compare.progress import CompareProgress
+
+    stream, clock = Tty(), FakeClock()
+    progress = CompareProgress([("hdc", 0), ("fcn", 0), ("hdc", 1), ("fcn", 1)], echo=lambda line: stream.write(line + "\n"), live=True, stream=stream, clock=clock)
+    progress.start("hdc", 0, Path("log"))
+    assert progress.line() == "runs 0/4 done · hdc seed 0 · starting · ETA …"
+    clock.now = 10.0
+    progress.update(parse_progress(progress_line(50, 100, 0.5, 1e-3, 8.0, 10.0)))
+    # this run: 10 s left; the three others: as long as this run's projected 20 s each
+    assert progress.line() == "runs 0/4 done · hdc seed 0 · step 50/100 · 8.0 img/s · ETA 70 s"
+    clock.now = 20.0
+    progress.finish("hdc", 0)
+    progress.start("fcn", 0, Path("log"))
+    clock.now = 25.0
+    progress.update(None)  # no progress line in the log yet: the mean finished run (20 s) minus 5 s, then hdc 20 s and fcn 20 s
+    assert progress.line() == "runs 1/4 done · fcn seed 0 · starting · ETA 55 s"
+    clock.now = 30.0
+    progress.finish("fcn", 0)
+    assert progress.line() == "runs 2/4 done · ETA 30 s"  # hdc 20 s, fcn 10 s
+    progress.close()
+    text = stream.getvalue()
+    assert "\n" not in text and text.count("\r") >= 4, "one redrawn line, no line per run"
+
+
+def test_compare_progress_off_a_terminal_prints_plain_lines():
+    from segdil.compare.progress import CompareProgress
+
+    lines, clock = [], FakeClock()
+    progress = CompareProgress([("hdc", 0), ("fcn", 0)], echo=lines.append, live=False, clock=clock)
+    progress.start("hdc", 0, None)
+    progress.finish("hdc", 0, reused=True, message="reused runs/hdc/seed0")
+    progress.start("fcn", 0, Path("runs/fcn/seed0.log"))
+    for second in range(1, 121):  # two minutes of updates, twice a second: a line every 30 s
+        clock.now = float(second)
+        progress.update(parse_progress(progress_line(second, 240, 0.5, 1e-3, 8.0, float(second))))
+    progress.finish("fcn", 0, message="mIoU 0.500")
+    assert lines[0] == "[1/2] hdc seed 0: reused runs/hdc/seed0"
+    assert lines[1] == "[2/2] fcn seed 0: training (progress in runs/fcn/seed0.log)"
+    assert lines[2:6] == [f"runs 1/2 done · fcn seed 0 · step {s}/240 · 8.0 img/s · ETA {eta}" for s, eta in ((30, "4 min"), (60, "3 min"), (90, "2 min"), (120, "2 min"))]
+    assert lines[6:] == ["[2/2] fcn seed 0: mIoU 0.500"]
+
+
+def test_log_follower_reads_the_newest_complete_progress_line(tmp_path):
+    from segdil.compare.progress import LogFollower
+
+    log = tmp_path / "seed0.log"
+    follower = LogFollower(log)
+    assert follower.poll() is None  # no file yet
+    log.write_text("work dir: x\n" + progress_line(1, 10, 0.5, 1e-3, 2.0, 1.0) + "\nstep 2/1")
+    assert follower.poll()["step"] == 1  # the unfinished line is not read yet
+    with open(log, "a") as f:
+        f.write("0 (20%) loss 0.5000 lr 1.00e-03 img/s 2.0 elapsed 2s eta 8s\nstep 10: mIoU 0.5\n")
+    assert follower.poll() == {"step": 2, "total": 10, "loss": 0.5, "lr": 0.001, "img_per_s": 2.0, "elapsed_s": 2, "eta_s": 8}

@@ -266,6 +266,80 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
         crop.found[label] = int((objects["iou"][small] >= 0.5).sum())
 
 
+def object_centroids(mask: np.ndarray, num_classes: int, background_class: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids (y, x) and areas of the ground-truth objects in the order ``object_stats`` lists them
+    (class by class, OpenCV's sequential BBDT labelling)."""
+    import cv2
+
+    from segdil.metrics.objects import foreground_classes
+
+    points, areas = [], []
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for c in foreground_classes(num_classes, background_class):
+            gt_c = mask == c
+            if not gt_c.any():
+                continue
+            _, _, stats, centroids = cv2.connectedComponentsWithStatsWithAlgorithm(gt_c.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
+            points.extend(centroids[1:][:, ::-1])
+            areas.extend(stats[1:, cv2.CC_STAT_AREA])
+    finally:
+        cv2.setNumThreads(threads)
+    return np.array(points, dtype=np.float64).reshape(-1, 2), np.array(areas, dtype=np.int64)
+
+
+def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float], num_classes: int, below: float, small: float, device: str = "cpu", background_class: int | None = 0) -> tuple[list[dict[str, Any]], dict[int, np.ndarray]]:
+    """Per validation image: how many objects under ``small`` px (and under ``below`` px) it holds and
+    how many ``model`` finds (object IoU ≥ 0.5); and per image the centroids of the objects under
+    ``below`` px the model misses."""
+    from segdil.data.transforms import to_tensor
+    from segdil.inference.tiling import predict_logits
+    from segdil.metrics.objects import object_stats
+
+    records, missed = [], {}
+    for index in range(len(val_ds)):
+        image, mask = val_ds.load(index)
+        pred = predict_logits(model, to_tensor(image, mean, std)[None], device=device)[0].argmax(0).numpy().astype(np.uint8)
+        objects = object_stats(pred, mask, num_classes, background_class=background_class)
+        size = np.sqrt(objects["area"].astype(np.float64))
+        found = objects["iou"] >= 0.5
+        is_small, is_tiny = size < small, size < below
+        n_small = int(is_small.sum())
+        records.append(
+            {
+                "index": index,
+                "small_objects": n_small,
+                "small_found": int((found & is_small).sum()),
+                "small_recall": float((found & is_small).sum() / n_small) if n_small else None,
+                "tiny_objects": int(is_tiny.sum()),
+                "tiny_found": int((found & is_tiny).sum()),
+            }
+        )
+        points, areas = object_centroids(mask, num_classes, background_class)
+        if len(areas) == len(objects) and np.array_equal(areas, objects["area"]):
+            missed[index] = points[is_tiny & ~found]
+    return records, missed
+
+
+def choose_failure_crops(val_ds, missed: dict[int, np.ndarray], num_classes: int, below: float, count: int = 3, size: int = 96, background_class: int | None = 0) -> list[OverlayCrop]:
+    """The ``count`` validation windows of ``size`` px holding the most objects under ``below`` px that a
+    model misses (``missed``: centroids per image, from :func:`per_image_recall`); none without misses."""
+    candidates = []
+    for index, points in missed.items():
+        if len(points):
+            image, mask = val_ds.load(index)
+            box, inside = densest_window(points, mask.shape, size)
+            candidates.append((-inside, index, box))
+    crops = []
+    for _, index, (y0, x0, h, w) in sorted(candidates)[:count]:
+        image, mask = val_ds.load(index)
+        gt = mask[y0 : y0 + h, x0 : x0 + w]
+        points = tiny_objects(gt, num_classes, below, background_class=background_class)
+        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
+    return crops
+
+
 def blend(image: np.ndarray, mask: np.ndarray, colors: np.ndarray, background_class: int | None = 0, alpha: float = 0.75) -> np.ndarray:
     """The image dimmed, with every non-background pixel painted its class colour (``alpha`` opaque)."""
     out = image.astype(np.float32) * 0.55
@@ -313,4 +387,68 @@ def plot_overlays(
     if class_names:
         handles = [Patch(color=colors[i] / 255.0, label=name) for i, name in enumerate(class_names) if i != background_class]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    return save_figure(fig, path, dpi=DPI)
+
+
+# --------------------------------------------------------------------------- cost against accuracy
+
+
+COST_AXES = (("gflops_per_mp", "GFLOPs per megapixel (forward, log scale)", True), ("img_per_s", "train img/s (mean ± std over seeds, log scale)", False))
+ACCURACY_AXES = (("small_object_iou", "small-object IoU"), ("mIoU", "mIoU"))
+
+
+def cost_points(results: dict[str, Any], cost: str, metric: str) -> list[dict[str, Any]]:
+    """Per model: label, P (sweep points), cost and its std, the metric's mean and std over seeds."""
+    pools = {s["label"]: s["pools"] for s in results.get("sweep") or []}
+    points = []
+    for model in results["models"]:
+        agg = results["aggregate"][model["label"]]
+        if cost == "gflops_per_mp":
+            x, x_std = float(model.get("gflops_per_mp") or math.nan), 0.0
+        else:
+            x, x_std = _stat(agg.get(cost))
+        y, y_std = _stat((agg.get("metrics") or {}).get(metric))
+        points.append({"label": model["label"], "pools": pools.get(model["label"]), "x": x, "x_std": x_std, "y": y, "y_std": y_std})
+    return points
+
+
+def plot_cost_accuracy(results: dict[str, Any], path: Path) -> Path:
+    """Small-object IoU and mIoU (rows) against GFLOPs/MP and train img/s (columns): one point per
+    model with seed error bars, the Pareto front as a dashed step line, P written beside sweep points."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    from segdil.compare.verdict import pareto_front
+
+    labels = [m["label"] for m in results["models"]]
+    colors = model_colors(labels)
+    fig = Figure(figsize=(11.5, 8.4), layout="constrained")
+    axes = fig.subplots(2, 2, squeeze=False)
+    for r, (metric, metric_words) in enumerate(ACCURACY_AXES):
+        for c, (cost, cost_words, lower_better) in enumerate(COST_AXES):
+            ax = axes[r][c]
+            points = cost_points(results, cost, metric)
+            for p in points:
+                if math.isnan(p["x"]) or math.isnan(p["y"]):
+                    continue
+                ax.errorbar(p["x"], p["y"], xerr=p["x_std"] or None, yerr=p["y_std"] or None, color=colors[p["label"]], marker="o", markersize=6, capsize=3, linestyle="none", label=p["label"])
+                note = f"P={p['pools']}" if p["pools"] is not None else ""
+                if note:
+                    ax.annotate(note, (p["x"], p["y"]), textcoords="offset points", xytext=(6, -10), fontsize=8, color=colors[p["label"]])
+            front = pareto_front([p["x"] for p in points], [p["y"] for p in points], lower_cost_is_better=lower_better)
+            if len(front) > 1:
+                xs = [points[i]["x"] for i in front]
+                ys = [points[i]["y"] for i in front]
+                ax.step(xs, ys, where="post", color="0.35", linestyle="--", linewidth=1.1, zorder=0, label="Pareto front")
+            elif front:
+                ax.scatter([points[front[0]]["x"]], [points[front[0]]["y"]], s=160, facecolors="none", edgecolors="0.35", linestyle="--", label="Pareto front")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "1235" else ""))
+            ax.set_xlabel(cost_words + ("; better ←" if lower_better else "; better →"))
+            ax.set_ylabel(f"{metric_words} (mean ± std over seeds)")
+            ax.grid(True, alpha=0.3, which="both")
+            if r == 0 and c == 0:
+                ax.legend(fontsize=8, loc="best")
+    fig.suptitle(f"Cost against accuracy — one point per model, {results['settings']['seeds']} seed(s); dashed: the Pareto front", fontsize=11)
     return save_figure(fig, path, dpi=DPI)

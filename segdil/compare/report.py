@@ -53,7 +53,12 @@ class Code:
     text: str
 
 
-Block = Union[Heading, Para, Table, Figure, Code]
+@dataclass
+class Bullets:
+    items: list[str]  # `code` spans and **bold** allowed
+
+
+Block = Union[Heading, Para, Table, Figure, Code, Bullets]
 
 # the main table: column title -> metric key (None for the cost columns)
 METRIC_COLUMNS = {"mIoU": "mIoU", "small-object IoU": "small_object_iou", "iIoU": "iIoU"}
@@ -190,13 +195,22 @@ def render_markdown(blocks: list[Block], base: Path) -> str:
             out.append(f"![{block.caption}]({rel})\n\n*{block.caption}*")
         elif isinstance(block, Code):
             out.append("```\n" + block.text + "\n```")
+        elif isinstance(block, Bullets):
+            out.extend(f"- {item}" for item in block.items)
         out.append("")
     return "\n".join(out)
 
 
 def _inline_html(text: str) -> str:
     parts = re.split(r"(`[^`]*`)", text)
-    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and p.endswith("`") and len(p) > 1 else html.escape(p) for p in parts)
+    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and p.endswith("`") and len(p) > 1 else _bold_html(p) for p in parts)
+
+
+def _bold_html(text: str) -> str:
+    pieces = text.split("**")
+    if len(pieces) % 2 == 0:  # an unpaired ** stays as it is
+        return html.escape(text)
+    return "".join(f"<strong>{html.escape(p)}</strong>" if i % 2 else html.escape(p) for i, p in enumerate(pieces))
 
 
 STYLE = """
@@ -231,6 +245,8 @@ def render_html(blocks: list[Block], title: str) -> str:
             out.append(f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{data}"><figcaption>{_inline_html(block.caption)}</figcaption></figure>')
         elif isinstance(block, Code):
             out.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
+        elif isinstance(block, Bullets):
+            out.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in block.items) + "</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
