@@ -102,6 +102,8 @@ def test_compare_progress_is_one_live_line_with_runs_model_seed_step_and_eta():
     progress.close()
     text = stream.getvalue()
     assert "\n" not in text and text.count("\r") >= 4, "one redrawn line, no line per run"
+    frames = [f.strip() for f in text.split("\r") if f.strip()]
+    assert all(a != b for a, b in zip(frames, frames[1:])), "an unchanged line is not redrawn"
 
 
 def test_compare_progress_off_a_terminal_prints_plain_lines():

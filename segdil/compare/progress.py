@@ -10,6 +10,7 @@ when none has finished).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ class CompareProgress:
         self.progress: dict[str, float] | None = None
         self.last_draw: float | None = None
         self.width = 0
+        self.shown = ""
 
     # ---- estimates
     def _current_total(self) -> float | None:
@@ -124,10 +126,11 @@ class CompareProgress:
         now = self.clock()
         if self.live:
             if force or self.last_draw is None or now - self.last_draw >= LIVE_EVERY_S:
-                text = self.line()
-                self.stream.write("\r" + text + " " * max(0, self.width - len(text)))
-                self.stream.flush()
-                self.width, self.last_draw = len(text), now
+                text = self.line()[: max(20, shutil.get_terminal_size().columns - 1)]  # a wrapped line cannot be redrawn
+                if text != self.shown or force:
+                    self.stream.write("\r" + text + " " * max(0, self.width - len(text)))
+                    self.stream.flush()
+                self.width, self.last_draw, self.shown = len(text), now, text
         elif force or self.last_draw is None or now - self.last_draw >= PLAIN_EVERY_S:
             self.echo(self.line())
             self.last_draw = now
@@ -137,7 +140,7 @@ class CompareProgress:
         if self.live and self.width:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
-            self.width = 0
+            self.width, self.shown = 0, ""
 
     # ---- events
     def start(self, label: str, seed: int, log: Path | None) -> None:
