@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from helpers import TINY_SYNTH
 
 from segdil.compare.aggregate import aggregate
+from segdil.compare.crops import densest_window
 from segdil.compare.matching import match_models, model_cost, scale_model
 from segdil.compare.plan import apply_match, plan_models, split_overrides
-from segdil.compare.plots import bin_centres, densest_window, plot_pool_sweep, plot_size_curves
+from segdil.compare.plots import bin_centres, plot_cost_accuracy, plot_pool_sweep, plot_size_curves
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs, shipped_config
 from segdil.compare.report import METRIC_COLUMNS, write_report
 from segdil.errors import SegdilError
@@ -59,7 +60,7 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
 
     out = tmp_path / "cmp"
     config_dir = shipped_config("hdc_synth").parent
-    args = [str(config_dir / "hdc_synth.yaml"), str(config_dir / "fcn-pool4_synth.yaml"), "--seeds", "1", "--steps", "3", "--sweep-pools", "1..2", "--out", str(out), "--device", "cpu"]
+    args = [str(config_dir / "hdc_synth.yaml"), str(config_dir / "fcn-pool4_synth.yaml"), "--seeds", "1", "--steps", "3", "--sweep-pools", "1..2", "--out", str(out), "--device", "cpu", "--tta", "flip"]
     for item in TINY:
         args += ["--set", item]
     result = CliRunner().invoke(command, args, catch_exceptions=False)
@@ -100,7 +101,7 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
 
     # figures exist, decode, are not blank; the HTML embeds them all and links no file
     figures = {name: out / path for name, path in results["figures"].items()}
-    assert set(figures) == {"size_iou", "size_recall", "pool_sweep", "overlays"}
+    assert set(figures) == {"size_iou", "size_recall", "pool_sweep", "overlays", "cost_accuracy", "failures"}
     for path in figures.values():
         _decodes(path.read_bytes())
         assert f"({path.relative_to(out).as_posix()})" in markdown
@@ -110,6 +111,27 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
     for data in embedded:
         _decodes(base64.b64decode(data))
     assert 'src="figures/' not in page and all(label in page for label in labels)
+
+    # the verdict: above the tables and at the end of the console output; per-image recall in results.json
+    assert markdown.index("**small-object IoU**:") < markdown.index("## Results")
+    output = result.output.splitlines()
+    verdict = output[output.index("verdict:") + 1 : -1]
+    assert verdict[0].startswith("  small-object IoU: ") and verdict[1].startswith("  mIoU: ")
+    assert verdict[-2].startswith("  Cost: ") and verdict[-1].startswith("  Test-time augmentation (flip) changed")
+    assert all(line.replace("*", "") == line for line in verdict), "no Markdown on the console"
+    assert "Where the best model still fails" in markdown and "## Cost against accuracy" in markdown
+    per_image = results["per_image"]["models"]
+    assert set(per_image) == set(labels) and all(len(images) == 4 for images in per_image.values())
+    assert all(0 <= r["small_found"] <= r["small_objects"] for images in per_image.values() for r in images)
+    # --tta: a TTA row per model, scored from the same weights
+    assert results["tta"] == {"flip": True, "scales": [1.0], "describe": "flip"}
+    tta_headers, tta_rows = _table(markdown, "model | mIoU")
+    assert [r[0] for r in tta_rows] == [x for label in labels for x in (label, f"{label} + TTA")]
+    assert all(re.fullmatch(r"\d+\.\d{3}", r[1]) for r in tta_rows)
+    assert all(set(METRICS) <= set(run["tta_metrics"]) for run in results["runs"])
+    # the per-run logs are plain lines, not \r progress updates
+    log = (out / "runs" / "hdc_synth" / "seed0.log").read_text()
+    assert "\r" not in log and "step 3/3 (100%)" in log
 
     # the same command again reuses every finished run
     again = CliRunner().invoke(command, args, catch_exceptions=False)
@@ -270,6 +292,32 @@ def test_report_renders_from_results(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<code>/data/x</code>" in page
     assert plot_pool_sweep({**results, "sweep": []}, tmp_path / "none.png") is None
+
+
+def test_report_leads_with_the_verdict_and_shows_cost_tta_and_failures(tmp_path):
+    results = _fake_results(tmp_path)
+    for label, base in zip(["hdc", "fcn-pool1", "fcn-pool3"], (0.3, 0.5, 0.7)):
+        agg = results["aggregate"][label]
+        agg["metrics"]["iIoU"] = {"mean": base / 2, "std": 0.01, "n": 3}
+        agg["tta_metrics"] = {**agg["metrics"], "mIoU": {"mean": base + 0.02, "std": 0.01, "n": 3}, "iIoU": {"mean": base / 2 - 0.03, "std": 0.01, "n": 3}}
+    results["models"][0]["gflops_per_mp"] = 1.0
+    results["tta"] = {"flip": True, "scales": [0.5, 1.0], "describe": "flip, scales 0.5/1"}
+    results["per_image"] = {"seed": 0, "small_threshold": 16.0, "models": {"hdc": [{"index": i, "small_objects": 4, "small_found": i % 5, "small_recall": (i % 5) / 4 if i % 5 < 5 else None, "tiny_objects": 2, "tiny_found": 0} for i in range(4)]}}
+    results["failure_crops"] = {"model": "fcn-pool3", "crops": []}
+    figures = {"cost_accuracy": plot_cost_accuracy(results, tmp_path / "figures" / "cost_accuracy.png"), "failures": plot_size_curves(results, "iou", tmp_path / "figures" / "stand_in.png")}
+    _decodes(figures["cost_accuracy"].read_bytes())
+    markdown = write_report(results, figures, tmp_path).read_text()
+    verdict_at = markdown.index("- **small-object IoU**: fcn-pool3 is best with 0.600 ± 0.020, +0.200 over the runner-up fcn-pool1")
+    assert verdict_at < markdown.index("## Results") and markdown.index("- **mIoU**: fcn-pool3 is best") > verdict_at
+    assert "- **Cost**: fcn-pool3 costs 2.5× the GFLOPs/MP" in markdown and "cheapest model, hdc" in markdown
+    assert "- **Test-time augmentation** (flip, scales 0.5/1) changed, on average over the models: mIoU +0.020" in markdown and "iIoU -0.030" in markdown
+    headers, rows = _table(markdown, "model | mIoU")
+    assert [r[0] for r in rows] == ["hdc", "hdc + TTA", "fcn-pool1", "fcn-pool1 + TTA", "fcn-pool3", "fcn-pool3 + TTA"]
+    assert rows[1][1] == "0.320 ± 0.010" and rows[1][3] == "0.120 ± 0.010"
+    assert "Pareto front, small-object IoU against GFLOPs per megapixel: hdc, fcn-pool3" in markdown
+    assert "Where the best model still fails" in markdown and _table(markdown, "model | median recall")[1][0][:2] == ["hdc", "0.50"]
+    page = (tmp_path / "report.html").read_text()
+    assert "<li><strong>small-object IoU</strong>: fcn-pool3 is best" in page and "**" not in page
 
 
 def test_bin_centres_and_densest_window():

@@ -37,8 +37,9 @@ def command_line(ctx: click.Context) -> list[str]:
 @click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>). Finished runs of the same config there are reused.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
+@click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Also score every run with test-time augmentation (a TTA row per model): flip, scales=0.5,0.75,1,1.25; repeat to combine.")
 @click.pass_context
-def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None, overrides: tuple[str, ...], out: str | None, device: str | None) -> None:
+def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None, overrides: tuple[str, ...], out: str | None, device: str | None, tta: tuple[str, ...]) -> None:
     """Train CONFIGs (and/or a --preset) alike and report object IoU against object size.
 
     Every model gets the same data, augmentation, steps (or wall-clock budget), batch size and seeds
@@ -54,5 +55,5 @@ def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, se
     if not paths and not pools:
         raise click.UsageError("give config files, --preset small-objects, or --sweep-pools 1..5")
     out = out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, argv=command_line(ctx), echo=click.echo)
+    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, tta=tta, argv=command_line(ctx), echo=click.echo)
     click.echo(f"report: {report}")

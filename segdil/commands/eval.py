@@ -19,6 +19,7 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
+@click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
 @click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never an input).")
 @click.option("--classes-by-index", is_flag=True, help="With --checkpoint: accept data whose class names differ from the model's (same count); scored under the data's names.")
@@ -37,6 +38,7 @@ def command(
     json_out: Path | None,
     overwrite: bool,
     classes_by_index: bool,
+    tta: tuple[str, ...],
 ) -> None:
     """Print mIoU, per-class IoU, object IoU and recall by size, and iIoU (definitions: docs/metrics.md).
 
@@ -45,13 +47,14 @@ def command(
       segdil eval --pred preds/ --gt data/mine/val/masks --num-classes 4
     """
     from segdil.atomic import write_json
+    from segdil.inference.tta import parse_tta
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
     from segdil.outputs import check_output
 
     check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
 
-    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index)
+    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index, parse_tta(tta))
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})

@@ -21,6 +21,7 @@ import click
 @click.option("--recursive", is_flag=True, help="Include images in subfolders of input folders (the folder layout is kept under --out).")
 @click.option("--ext", "ext", default=None, metavar="EXTS", help="Comma-separated extensions taken from folders [default: png,jpg,jpeg,tif,tiff,bmp].")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
 @click.option("--fuse", is_flag=True, help="Fold BatchNorm into the preceding convolutions first (logits equal within 1e-5, slightly faster).")
 def command(
     checkpoint: Path,
@@ -36,6 +37,7 @@ def command(
     ext: str | None,
     overwrite: bool,
     fuse: bool,
+    tta: tuple[str, ...],
 ) -> None:
     """Predict every image of INPUTS (files or folders) with CHECKPOINT.
 
@@ -47,6 +49,7 @@ def command(
     summary lists them and the exit code is then 1.
     """
     from segdil.inference.predict import predict_files
+    from segdil.inference.tta import parse_tta
 
     summary = predict_files(
         checkpoint,
@@ -62,6 +65,7 @@ def command(
         exts=ext.split(",") if ext is not None else None,
         overwrite=overwrite,
         fuse=fuse,
+        tta=parse_tta(tta),
     )
     click.echo(f"{len(summary.written)} image(s) predicted into {out}")
     if summary.failed:

@@ -1,8 +1,9 @@
 """``segdil compare``: train several models alike and report object IoU against object size.
 
 :func:`compare` reads top to bottom: plan the models (``plan.plan_models``), optionally match their
-widths (``matching``), train every model × seed (``execute.run_models``), aggregate over seeds
-(``aggregate.build_results``), draw the figures (``plots``) and write the report (``report``).
+widths (``matching``), train every model × seed (``execute.run_models``), optionally score every
+run with test-time augmentation (``tta_eval``), aggregate over seeds (``aggregate.build_results``),
+draw the figures (``plots``), write the report (``report``) and print the verdict (``verdict``).
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ def compare(
     match: str = "none",
     sweep_pools: Sequence[int] = (),
     device: str | None = None,
+    tta: Sequence[str] = (),
     argv: Sequence[str] | None = None,
     echo: Callable[[str], None] = print,
+    live: bool | None = None,
 ) -> Path:
-    """Run the comparison into ``out``; returns the path of ``out/report.md``."""
-    from segdil.compare import aggregate, execute, plan, report
+    """Run the comparison into ``out``; returns the path of ``out/report.md``.
+
+    ``tta`` (``--tta`` values, e.g. ``["flip", "scales=0.5,1,1.5"]``) adds a test-time-augmented score of
+    every run; ``live`` shows one overwritten progress line (default: when standard output is a terminal).
+    """
+    from segdil.compare import aggregate, execute, plan, report, verdict
     from segdil.device import resolve_device
     from segdil.errors import SegdilError
+    from segdil.inference.tta import parse_tta
 
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
+    tta_spec = parse_tta(list(tta))
     environment = report.environment(argv)
     started = time.perf_counter()
     entries = plan.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
@@ -53,7 +62,11 @@ def compare(
         if entry.match is not None:
             echo(f"  {entry.label}: {entry.match.note(match, MATCH_TOLERANCE) if entry is not entries[0] else 'reference'}")
 
-    records = execute.run_models(entries, seeds, out, echo)
+    records = execute.run_models(entries, seeds, out, echo, live=live)
+    if tta_spec is not None:
+        from segdil.compare.tta_eval import add_tta_metrics
+
+        add_tta_metrics(entries, records, tta_spec, out, echo)
     settings = {
         "seeds": seeds,
         "match": None if match == "none" else match,
@@ -63,18 +76,27 @@ def compare(
         "device": entries[0].cfg.train.device,
     }
     results = aggregate.build_results(entries, records, settings=settings, environment=environment, tolerance=MATCH_TOLERANCE)
+    if tta_spec is not None:
+        results["tta"] = {**tta_spec.to_dict(), "describe": tta_spec.describe()}
     figures = draw_figures(results, entries, out)
     results["environment"]["duration_s"] = time.perf_counter() - started
     results["figures"] = {name: str(path.relative_to(out)) for name, path in figures.items()}
     write_json(out / "results.json", results, default=str)
-    return report.write_report(results, figures, out)
+    path = report.write_report(results, figures, out)
+    echo("verdict:")
+    for line in verdict.verdict_lines(results):
+        echo("  " + verdict.plain(line))
+    return path
 
 
 def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str, Path]:
-    """The size curves, the pooling sweep and the overlays, as PNGs under ``out/figures``."""
+    """The size curves, cost against accuracy, the pooling sweep, the overlays and the failure gallery,
+    as PNGs under ``out/figures``; adds ``per_image`` (seed 0's small-object recall of every validation
+    image, per model) and the crops shown to ``results``."""
     from segdil.checkpoint import model_from_checkpoint
-    from segdil.compare import plots
+    from segdil.compare import crops, plots
     from segdil.compare.execute import run_dir
+    from segdil.compare.verdict import metric_winner
     from segdil.data import build_datasets
     from segdil.device import resolve_device
 
@@ -82,6 +104,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     figures = {
         "size_iou": plots.plot_size_curves(results, "iou", folder / "size_iou.png"),
         "size_recall": plots.plot_size_curves(results, "recall", folder / "size_recall.png"),
+        "cost_accuracy": plots.plot_cost_accuracy(results, folder / "cost_accuracy.png"),
     }
     sweep = plots.plot_pool_sweep(results, folder / "pool_sweep.png")
     if sweep is not None:
@@ -89,17 +112,34 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
 
     cfg = entries[0].cfg
     _, val_ds, class_names = build_datasets(cfg.data)
+    num_classes = len(class_names)
     below = float(cfg.eval.size_bins[0]) if cfg.eval.size_bins else cfg.eval.small_threshold
     background = cfg.eval.background_class
-    crops = plots.choose_crops(val_ds, len(class_names), below, count=OVERLAY_CROPS, size=OVERLAY_SIZE, background_class=background)
+    tiny_crops = crops.choose_crops(val_ds, num_classes, below, count=OVERLAY_CROPS, size=OVERLAY_SIZE, background_class=background)
     torch_device = resolve_device(cfg.train.device)
+    labels = [e.label for e in entries]
+    winner = metric_winner(results, "small_object_iou")
+    best = winner["best"] if winner else labels[0]
+    models, per_image, missed = {}, {}, {}
     for entry in entries:
-        model = model_from_checkpoint(run_dir(out, entry.label, 0) / "last.pt", device=torch_device)
-        plots.add_predictions(crops, val_ds, entry.label, model, cfg.data.mean, cfg.data.std, len(class_names), below, device=torch_device, background_class=background)
+        model = models[entry.label] = model_from_checkpoint(run_dir(out, entry.label, 0) / "last.pt", device=torch_device)
+        crops.add_predictions(tiny_crops, val_ds, entry.label, model, cfg.data.mean, cfg.data.std, num_classes, below, device=torch_device, background_class=background)
+        per_image[entry.label], missed[entry.label] = crops.per_image_recall(
+            model, val_ds, cfg.data.mean, cfg.data.std, num_classes, below, cfg.eval.small_threshold, device=torch_device, background_class=background
+        )
     first_run = next(r for r in results["runs"] if r["label"] == entries[0].label)
     colors = class_palette(first_run.get("class_colors"), first_run.get("class_names") or class_names)
-    overlays = plots.plot_overlays(crops, [e.label for e in entries], colors, folder / "overlays.png", below, background, class_names)
+    overlays = crops.plot_overlays(tiny_crops, labels, colors, folder / "overlays.png", below, background, class_names)
     if overlays is not None:
         figures["overlays"] = overlays
-    results["overlay_crops"] = [{"index": c.index, "box": list(c.box), "tiny_objects": c.tiny, "found": c.found} for c in crops]
+    results["overlay_crops"] = [{"index": c.index, "box": list(c.box), "tiny_objects": c.tiny, "found": c.found} for c in tiny_crops]
+
+    failures = crops.choose_failure_crops(val_ds, missed[best], num_classes, below, count=OVERLAY_CROPS, size=OVERLAY_SIZE, background_class=background)
+    for label, model in models.items():
+        crops.add_predictions(failures, val_ds, label, model, cfg.data.mean, cfg.data.std, num_classes, below, device=torch_device, background_class=background)
+    gallery = crops.plot_overlays(failures, labels, colors, folder / "failures.png", below, background, class_names)
+    if gallery is not None:
+        figures["failures"] = gallery
+    results["failure_crops"] = {"model": best, "crops": [{"index": c.index, "box": list(c.box), "tiny_objects": c.tiny, "found": c.found} for c in failures]}
+    results["per_image"] = {"seed": 0, "small_threshold": cfg.eval.small_threshold, "tiny_below": below, "models": per_image}
     return figures

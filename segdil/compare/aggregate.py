@@ -48,7 +48,7 @@ def aggregate_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     by_label: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_label.setdefault(record["label"], []).append(record)
-    return {
+    out = {
         label: {
             "seeds": [r["seed"] for r in runs],
             "metrics": aggregate([r["metrics"] for r in runs]),
@@ -59,6 +59,10 @@ def aggregate_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         }
         for label, runs in by_label.items()
     }
+    for label, runs in by_label.items():  # scores with test-time augmentation (compare --tta)
+        if any("tta_metrics" in r for r in runs):
+            out[label]["tta_metrics"] = aggregate([r.get("tta_metrics") for r in runs])
+    return out
 
 
 def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], kind: str | None, tolerance: float) -> list[dict[str, Any]]:

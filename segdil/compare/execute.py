@@ -26,6 +26,7 @@ from segdil.errors import SegdilError
 
 # train() result keys that are not validation metrics
 RUN_KEYS = ("work_dir", "step", "train_s", "img_per_s")
+POLL_S = 0.5  # seconds between looks at a running run's log
 
 
 def run_config(entry: ModelEntry, seed: int) -> Config:
@@ -120,13 +121,33 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def train_isolated(cfg: Config, work_dir: Path, log_path: Path) -> dict[str, Any]:
-    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``."""
+def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Callable[[dict[str, float] | None], None] | None = None) -> dict[str, Any]:
+    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``.
+
+    While it runs, ``on_progress`` gets the newest progress line of the log (parsed) about twice a second.
+    """
+    from segdil.compare.progress import LogFollower
+
     request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve())})
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)  # one run's log, not the history of earlier attempts
+    follower = LogFollower(log_path)
     with open_log(log_path) as log:
-        proc = subprocess.run([sys.executable, "-m", "segdil.compare.execute"], input=request, text=True, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "segdil.compare.execute"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            proc.stdin.write(request)
+            proc.stdin.close()
+            while True:
+                try:
+                    proc.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if on_progress is not None:
+                        on_progress(follower.poll())
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
     if proc.returncode != 0:
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
         last = lines[-1].strip() if lines else "no output"
@@ -144,14 +165,21 @@ def _reusable(work_dir: Path, cfg: Config) -> str:
     return "done" if (work_dir / "run.json").is_file() else "partial"
 
 
-def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Train every model with seeds 0…seeds-1 (seed by seed); returns one record per run."""
+def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[[str], None] = print, live: bool | None = None) -> list[dict[str, Any]]:
+    """Train every model with seeds 0…seeds-1 (seed by seed); returns one record per run.
+
+    Progress (:class:`segdil.compare.progress.CompareProgress`): with ``live`` (default: when standard
+    output is a terminal) one line, redrawn, for the whole comparison; otherwise a line when each run
+    starts and ends and a progress line at most every 30 s in between.
+    """
+    from segdil.compare.progress import CompareProgress
+
+    order = [(entry, seed) for seed in range(seeds) for entry in entries]
+    live = sys.stdout.isatty() if live is None else live
+    progress = CompareProgress([(e.label, s) for e, s in order], echo=echo, live=live)
     records = []
-    total = len(entries) * seeds
-    done = 0
-    for seed in range(seeds):
-        for entry in entries:
-            done += 1
+    try:
+        for entry, seed in order:
             cfg = run_config(entry, seed)
             work_dir = run_dir(out, entry.label, seed)
             state = _reusable(work_dir, cfg)
@@ -159,21 +187,27 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
                 raise SegdilError(f"{work_dir}: holds a run with a different config; choose another --out or delete that folder")
             if state == "done":
                 record = json.loads((work_dir / "run.json").read_text())
-                echo(f"[{done}/{total}] {entry.label} seed {seed}: reused {work_dir}")
+                progress.start(entry.label, seed, None)
+                progress.finish(entry.label, seed, reused=True, message=f"reused {work_dir}")
             else:
                 if state == "partial":
                     shutil.rmtree(work_dir)  # an unfinished run of this very config: start it afresh
                 log = work_dir.parent / f"seed{seed}.log"
-                echo(f"[{done}/{total}] {entry.label} seed {seed}: training (progress in {log})")
+                progress.start(entry.label, seed, log)
                 started = time.perf_counter()
-                record = train_isolated(cfg, work_dir, log)
+                record = train_isolated(cfg, work_dir, log, on_progress=progress.update)
                 m = record["metrics"]
-                echo(
-                    f"[{done}/{total}] {entry.label} seed {seed}: mIoU {_fmt(m.get('mIoU'))}, small-object IoU "
-                    f"{_fmt(m.get('small_object_iou'))}, {record['step']} steps, {time.perf_counter() - started:.0f} s"
+                progress.finish(
+                    entry.label,
+                    seed,
+                    message=f"mIoU {_fmt(m.get('mIoU'))}, small-object IoU {_fmt(m.get('small_object_iou'))}, {record['step']} steps, {time.perf_counter() - started:.0f} s",
                 )
             record.update(label=entry.label, seed=seed, work_dir=str(work_dir))
             records.append(record)
+    finally:
+        progress.close()
+    if live:
+        echo(f"runs {len(records)}/{len(order)} done: {out / 'runs'}")
     return records
 
 

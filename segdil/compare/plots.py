@@ -7,7 +7,6 @@ atomically. Every function takes the ``results`` dict of :func:`segdil.compare.c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -184,133 +183,65 @@ def plot_pool_sweep(results: dict[str, Any], path: Path) -> Path | None:
 # --------------------------------------------------------------------------- qualitative overlays
 
 
-@dataclass
-class OverlayCrop:
-    """One validation crop: the image, its ground truth and each model's prediction (same window)."""
-
-    index: int
-    box: tuple[int, int, int, int]  # y0, x0, height, width in the validation image
-    image: np.ndarray
-    gt: np.ndarray
-    tiny: int
-    points: np.ndarray  # (y, x) in the crop of the objects under the size limit
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
-    found: dict[str, int] = field(default_factory=dict)
+# --------------------------------------------------------------------------- cost against accuracy
 
 
-def tiny_objects(mask: np.ndarray, num_classes: int, below: float, ignore_index: int = 255, background_class: int | None = 0) -> np.ndarray:
-    """Centroids (y, x) of the 8-connected ground-truth objects smaller than ``below`` px (√area)."""
-    import cv2
+COST_AXES = (("gflops_per_mp", "GFLOPs per megapixel (forward, log scale)", True), ("img_per_s", "train img/s (mean ± std over seeds, log scale)", False))
+ACCURACY_AXES = (("small_object_iou", "small-object IoU"), ("mIoU", "mIoU"))
 
-    from segdil.metrics.objects import foreground_classes
 
+def cost_points(results: dict[str, Any], cost: str, metric: str) -> list[dict[str, Any]]:
+    """Per model: label, P (sweep points), cost and its std, the metric's mean and std over seeds."""
+    pools = {s["label"]: s["pools"] for s in results.get("sweep") or []}
     points = []
-    for c in foreground_classes(num_classes, background_class):
-        binary = (mask == c).astype(np.uint8)
-        if not binary.any():
-            continue
-        count, _, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        small = np.sqrt(stats[1:, cv2.CC_STAT_AREA].astype(np.float64)) < below
-        points.extend(centroids[1:][small][:, ::-1])
-    return np.array(points, dtype=np.float64).reshape(-1, 2)
+    for model in results["models"]:
+        agg = results["aggregate"][model["label"]]
+        if cost == "gflops_per_mp":
+            x, x_std = float(model.get("gflops_per_mp") or math.nan), 0.0
+        else:
+            x, x_std = _stat(agg.get(cost))
+        y, y_std = _stat((agg.get("metrics") or {}).get(metric))
+        points.append({"label": model["label"], "pools": pools.get(model["label"]), "x": x, "x_std": x_std, "y": y, "y_std": y_std})
+    return points
 
 
-def densest_window(points: np.ndarray, shape: tuple[int, int], size: int) -> tuple[tuple[int, int, int, int], int]:
-    """The ``size``×``size`` window (clipped to the image) holding the most points, and that count."""
-    height, width = shape
-    h, w = min(size, height), min(size, width)
-    best, best_count = (0, 0, h, w), 0
-    for cy, cx in points if len(points) else [(height / 2, width / 2)]:
-        y0 = int(min(max(cy - h / 2, 0), height - h))
-        x0 = int(min(max(cx - w / 2, 0), width - w))
-        inside = int(((points[:, 0] >= y0) & (points[:, 0] < y0 + h) & (points[:, 1] >= x0) & (points[:, 1] < x0 + w)).sum()) if len(points) else 0
-        if inside > best_count:
-            best, best_count = (y0, x0, h, w), inside
-    return best, best_count
-
-
-def choose_crops(val_ds, num_classes: int, below: float, count: int = 3, size: int = 96, scan: int = 200, background_class: int | None = 0) -> list[OverlayCrop]:
-    """The ``count`` validation images (of the first ``scan``) with the most objects under ``below`` px
-    in one ``size``×``size`` window; each cropped to that window."""
-    candidates = []
-    for index in range(min(len(val_ds), scan)):
-        image, mask = val_ds.load(index)
-        box, tiny = densest_window(tiny_objects(mask, num_classes, below, background_class=background_class), mask.shape, size)
-        candidates.append((-tiny, index, box))
-    crops = []
-    for _, index, (y0, x0, h, w) in sorted(candidates)[:count]:
-        image, mask = val_ds.load(index)
-        gt = mask[y0 : y0 + h, x0 : x0 + w]
-        points = tiny_objects(gt, num_classes, below, background_class=background_class)
-        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
-    return crops
-
-
-def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: Sequence[float], std: Sequence[float], num_classes: int, below: float, device: str = "cpu", background_class: int | None = 0) -> None:
-    """Predict each crop's whole validation image with ``model`` and keep the crop's window.
-
-    ``found`` counts the crop's objects under ``below`` px that the prediction recovers (IoU ≥ 0.5).
-    """
-    from segdil.data.transforms import to_tensor
-    from segdil.inference.tiling import predict_logits
-    from segdil.metrics.objects import object_stats
-
-    for crop in crops:
-        image, _ = val_ds.load(crop.index)
-        logits = predict_logits(model, to_tensor(image, mean, std)[None], device=device)
-        y0, x0, h, w = crop.box
-        pred = logits[0].argmax(0).numpy().astype(np.uint8)[y0 : y0 + h, x0 : x0 + w]
-        crop.predictions[label] = pred
-        objects = object_stats(pred, crop.gt, num_classes, background_class=background_class)
-        small = np.sqrt(objects["area"].astype(np.float64)) < below
-        crop.found[label] = int((objects["iou"][small] >= 0.5).sum())
-
-
-def blend(image: np.ndarray, mask: np.ndarray, colors: np.ndarray, background_class: int | None = 0, alpha: float = 0.75) -> np.ndarray:
-    """The image dimmed, with every non-background pixel painted its class colour (``alpha`` opaque)."""
-    out = image.astype(np.float32) * 0.55
-    painted = mask != background_class if background_class is not None else np.ones(mask.shape, bool)
-    out[painted] = (1 - alpha) * image[painted] + alpha * colors[mask[painted]].astype(np.float32)
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
-def plot_overlays(
-    crops: list[OverlayCrop],
-    labels: Sequence[str],
-    colors: np.ndarray,
-    path: Path,
-    below: float,
-    background_class: int | None = 0,
-    class_names: Sequence[str] | None = None,
-) -> Path | None:
-    """Rows: crops; columns: image, ground truth, then each model; a colour key of the classes below.
-    None when there are no crops."""
+def plot_cost_accuracy(results: dict[str, Any], path: Path) -> Path:
+    """Small-object IoU and mIoU (rows) against GFLOPs/MP and train img/s (columns): one point per
+    model with seed error bars, the Pareto front as a dashed step line, P written beside sweep points."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
 
-    if not crops:
-        return None
-    cols = 2 + len(labels)
-    fig = Figure(figsize=(2.3 * cols, 2.5 * len(crops) + 0.3), layout="constrained")
-    axes = fig.subplots(len(crops), cols, squeeze=False)
-    for r, (row, crop) in enumerate(zip(axes, crops)):
-        y0, x0, h, w = crop.box
-        panels = [
-            ("image", crop.image, f"val #{crop.index} [{y0}:{y0 + h}, {x0}:{x0 + w}]"),
-            ("ground truth", blend(crop.image, crop.gt, colors, background_class), f"{crop.tiny} objects < {below:g} px (ringed)"),
-        ]
-        for label in labels:
-            panels.append((label, blend(crop.image, crop.predictions[label], colors, background_class), f"found {crop.found[label]}/{crop.tiny}"))
-        for c, (ax, (title, picture, note)) in enumerate(zip(row, panels)):
-            ax.imshow(picture, interpolation="nearest")
-            if c > 0 and len(crop.points):  # ring every tiny ground-truth object, in every panel but the image
-                ax.scatter(crop.points[:, 1], crop.points[:, 0], s=60, facecolors="none", edgecolors="white", linewidths=0.7)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(note, fontsize=8)
-            if r == 0:
-                ax.set_title(title, fontsize=9)
-    if class_names:
-        handles = [Patch(color=colors[i] / 255.0, label=name) for i, name in enumerate(class_names) if i != background_class]
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    from segdil.compare.verdict import pareto_front
+
+    labels = [m["label"] for m in results["models"]]
+    colors = model_colors(labels)
+    fig = Figure(figsize=(11.5, 8.4), layout="constrained")
+    axes = fig.subplots(2, 2, squeeze=False)
+    for r, (metric, metric_words) in enumerate(ACCURACY_AXES):
+        for c, (cost, cost_words, lower_better) in enumerate(COST_AXES):
+            ax = axes[r][c]
+            points = cost_points(results, cost, metric)
+            for p in points:
+                if math.isnan(p["x"]) or math.isnan(p["y"]):
+                    continue
+                ax.errorbar(p["x"], p["y"], xerr=p["x_std"] or None, yerr=p["y_std"] or None, color=colors[p["label"]], marker="o", markersize=6, capsize=3, linestyle="none", label=p["label"])
+                note = f"P={p['pools']}" if p["pools"] is not None else ""
+                if note:
+                    ax.annotate(note, (p["x"], p["y"]), textcoords="offset points", xytext=(6, -10), fontsize=8, color=colors[p["label"]])
+            front = pareto_front([p["x"] for p in points], [p["y"] for p in points], lower_cost_is_better=lower_better)
+            if len(front) > 1:
+                xs = [points[i]["x"] for i in front]
+                ys = [points[i]["y"] for i in front]
+                ax.step(xs, ys, where="post", color="0.35", linestyle="--", linewidth=1.1, zorder=0, label="Pareto front")
+            elif front:
+                ax.scatter([points[front[0]]["x"]], [points[front[0]]["y"]], s=160, facecolors="none", edgecolors="0.35", linestyle="--", label="Pareto front")
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "1235" else ""))
+            ax.set_xlabel(cost_words + ("; better ←" if lower_better else "; better →"))
+            ax.set_ylabel(f"{metric_words} (mean ± std over seeds)")
+            ax.grid(True, alpha=0.3, which="both")
+            if r == 0 and c == 0:
+                ax.legend(fontsize=8, loc="best")
+    fig.suptitle(f"Cost against accuracy — one point per model, {results['settings']['seeds']} seed(s); dashed: the Pareto front", fontsize=11)
     return save_figure(fig, path, dpi=DPI)

@@ -53,7 +53,12 @@ class Code:
     text: str
 
 
-Block = Union[Heading, Para, Table, Figure, Code]
+@dataclass
+class Bullets:
+    items: list[str]  # `code` spans and **bold** allowed
+
+
+Block = Union[Heading, Para, Table, Figure, Code, Bullets]
 
 # the main table: column title -> metric key (None for the cost columns)
 METRIC_COLUMNS = {"mIoU": "mIoU", "small-object IoU": "small_object_iou", "iIoU": "iIoU"}
@@ -151,7 +156,37 @@ def environment(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- the report's content
+# --------------------------------------------------------------------------- words for the report's content
+
+
+def device_words(results: dict[str, Any]) -> str:
+    names = sorted({f"{r.get('device_name', r.get('device'))}" for r in results["runs"]})
+    threads = sorted({r.get("torch_threads") for r in results["runs"] if r.get("torch_threads")})
+    machine = results["environment"]["machine"]
+    words = ", ".join(n if n != "cpu" else f"CPU ({machine['cpu']}, {machine['cores']} cores)" for n in names)
+    if names == ["cpu"] and threads:
+        words += f", {'/'.join(map(str, threads))} torch thread(s)"
+    return words
+
+
+def data_words(settings: dict[str, Any]) -> str:
+    data = settings["data"]
+    if data.get("root") is None:
+        s = data["synth"]
+        return (
+            f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
+            f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), training crops {data['crop_size']} px"
+        )
+    return f"the {data.get('format') or 'folder'} dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
+
+
+def schedule_words(settings: dict[str, Any]) -> str:
+    if settings.get("budget_s") is not None:
+        steps = settings["max_steps"]
+        limit = f", at most {steps} steps" if steps < 10**9 else " (the learning-rate schedule is computed for 10^9 steps, so it barely decays)"
+        return f"the same wall-clock budget of {settings['budget_s']:g} s of training each{limit}"
+    return f"{settings['max_steps']} steps each"
+
 
 
 def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
@@ -190,13 +225,22 @@ def render_markdown(blocks: list[Block], base: Path) -> str:
             out.append(f"![{block.caption}]({rel})\n\n*{block.caption}*")
         elif isinstance(block, Code):
             out.append("```\n" + block.text + "\n```")
+        elif isinstance(block, Bullets):
+            out.extend(f"- {item}" for item in block.items)
         out.append("")
     return "\n".join(out)
 
 
 def _inline_html(text: str) -> str:
     parts = re.split(r"(`[^`]*`)", text)
-    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and p.endswith("`") and len(p) > 1 else html.escape(p) for p in parts)
+    return "".join(f"<code>{html.escape(p[1:-1])}</code>" if p.startswith("`") and p.endswith("`") and len(p) > 1 else _bold_html(p) for p in parts)
+
+
+def _bold_html(text: str) -> str:
+    pieces = text.split("**")
+    if len(pieces) % 2 == 0:  # an unpaired ** stays as it is
+        return html.escape(text)
+    return "".join(f"<strong>{html.escape(p)}</strong>" if i % 2 else html.escape(p) for i, p in enumerate(pieces))
 
 
 STYLE = """
@@ -231,6 +275,8 @@ def render_html(blocks: list[Block], title: str) -> str:
             out.append(f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{data}"><figcaption>{_inline_html(block.caption)}</figcaption></figure>')
         elif isinstance(block, Code):
             out.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
+        elif isinstance(block, Bullets):
+            out.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in block.items) + "</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

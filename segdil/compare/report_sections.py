@@ -9,15 +9,19 @@ from segdil.compare.report import (
     COST_COLUMNS,
     METRIC_COLUMNS,
     Block,
+    Bullets,
     Code,
     Figure,
     Heading,
     Para,
     Table,
+    data_words,
+    device_words,
     fmt_bytes,
     fmt_count,
     fmt_stat,
     fmt_steps,
+    schedule_words,
 )
 
 
@@ -28,10 +32,11 @@ def _intro_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Bl
     models = results["models"]
     labels = [m["label"] for m in results["models"]]
     blocks: list[Block] = [Heading(1, "segdil compare: " + ", ".join(labels))]
+    blocks.extend(_verdict_blocks(results))
     blocks.append(
         Para(
-            f"{len(models)} models × {seeds} seed(s) (`train.seed` 0…{seeds - 1}), {_schedule_words(settings)}, batch size {settings['batch_size']}, "
-            f"on {_device_words(results)}. Every model saw {_data_words(settings)}, with the same augmentation and the same seeds, and was evaluated with the "
+            f"{len(models)} models × {seeds} seed(s) (`train.seed` 0…{seeds - 1}), {schedule_words(settings)}, batch size {settings['batch_size']}, "
+            f"on {device_words(results)}. Every model saw {data_words(settings)}, with the same augmentation and the same seeds, and was evaluated with the "
             f"weights of its last step on the whole validation split. Values are the mean ± sample standard deviation (n−1) over seeds."
         )
     )
@@ -258,15 +263,127 @@ def _reproduce_section(results: dict[str, Any], figures: dict[str, Path]) -> lis
     return blocks
 
 
+def _verdict_blocks(results: dict[str, Any]) -> list[Block]:
+    """The answer at a glance, generated from the numbers (``segdil.compare.verdict``)."""
+    from segdil.compare.verdict import verdict_lines
+
+    lines = verdict_lines(results)
+    if not lines:
+        return []
+    seeds = results["settings"]["seeds"]
+    return [
+        Bullets(lines),
+        Para(
+            f"Best = highest mean over {seeds} seed(s); a lead is *within noise* when it is no larger than √(s₁² + s₂²), the seed spread of the "
+            "difference (s: standard deviation over seeds). Cost ratios are against the model with the fewest GFLOPs/MP; train img/s and peak memory "
+            "were measured on a shared machine (see the last section)."
+        ),
+    ]
+
+
+def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Small-object IoU and mIoU against GFLOPs/MP and train img/s, with the Pareto front."""
+    from segdil.compare.plots import ACCURACY_AXES, COST_AXES, cost_points
+    from segdil.compare.verdict import pareto_front
+
+    if "cost_accuracy" not in figures:
+        return []
+    blocks: list[Block] = [Heading(2, "Cost against accuracy")]
+    blocks.append(
+        Figure(
+            figures["cost_accuracy"],
+            "Small-object IoU (top) and mIoU (bottom) against forward GFLOPs per megapixel (left) and training images per second (right); one point per "
+            "model, error bars the standard deviation over seeds; dashed: the Pareto front (no other model is both cheaper and more accurate); "
+            "P = pools for the points of the pooling sweep.",
+        )
+    )
+    fronts = []
+    for metric, metric_words in ACCURACY_AXES:
+        for cost, cost_words, lower in COST_AXES:
+            points = cost_points(results, cost, metric)
+            front = pareto_front([p["x"] for p in points], [p["y"] for p in points], lower_cost_is_better=lower)
+            fronts.append(f"{metric_words} against {cost_words.split(' (')[0]}: {', '.join(points[i]['label'] for i in front) or '–'}")
+    blocks.append(Bullets(["Pareto front, " + f for f in fronts]))
+    return blocks
+
+
+def _tta_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Each model with and without test-time augmentation."""
+    from segdil.compare.verdict import tta_line
+
+    tta = results.get("tta")
+    if not tta:
+        return []
+    seeds = results["settings"]["seeds"]
+    aggregate = results["aggregate"]
+    blocks: list[Block] = [Heading(2, f"Test-time augmentation ({tta['describe']})")]
+    rows = []
+    for m in results["models"]:
+        agg = aggregate[m["label"]]
+        for name, metrics in (("", agg.get("metrics")), (" + TTA", agg.get("tta_metrics"))):
+            metrics = metrics or {}
+            rows.append([m["label"] + name, *[fmt_stat(metrics.get(key), 3, seeds) for key in METRIC_COLUMNS.values()]])
+    blocks.append(Table(["model", *METRIC_COLUMNS], rows))
+    line = tta_line(results)
+    blocks.append(
+        Para(
+            "Every run's last weights on the same validation images: the plain rows are the training's own validation (whole images), the TTA rows "
+            "average the softmax probabilities of the views (each scale resized back to the image's exact size, each mirror image flipped back). "
+            + (line.replace("**", "") if line else "")
+        )
+    )
+    return blocks
+
+
+def _failures_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """Where the best model still fails."""
+    if "failures" not in figures:
+        return []
+    failures = results.get("failure_crops") or {}
+    per_image = (results.get("per_image") or {}).get("models") or {}
+    edge = results["size_bins"][0] if results["size_bins"] else results.get("small_threshold", 16)
+    blocks: list[Block] = [Heading(2, "Where the best model still fails")]
+    blocks.append(
+        Figure(
+            figures["failures"],
+            f"The validation crops where {failures.get('model')} (best small-object IoU; seed 0, last step) misses the most objects under {edge:g} px; "
+            f"ground truth and every model's prediction, tiny objects ringed; under each prediction how many of them it recovers with IoU ≥ 0.5.",
+        )
+    )
+    rows = []
+    small = (results.get("per_image") or {}).get("small_threshold", results.get("small_threshold", 16))
+    for label, images in per_image.items():
+        recalls = sorted(r["small_recall"] for r in images if r["small_recall"] is not None)
+        if not recalls:
+            continue
+        worst = min((r for r in images if r["small_recall"] is not None), key=lambda r: (r["small_recall"], -r["small_objects"]))
+        rows.append(
+            [
+                label,
+                f"{recalls[len(recalls) // 2]:.2f}",
+                f"{recalls[max(0, len(recalls) // 10)]:.2f}",
+                f"{sum(1 for r in recalls if r == 0)}",
+                f"#{worst['index']} ({worst['small_found']}/{worst['small_objects']})",
+            ]
+        )
+    if rows:
+        blocks.append(Para(f"Per validation image (seed 0): the share of its objects under {small:g} px found with IoU ≥ 0.5; every image's counts are in `results.json` (`per_image`)."))
+        blocks.append(Table(["model", "median recall", "10th percentile", "images with none found", "worst image (found/objects)"], rows, "lrrrl"))
+    return blocks
+
+
 SECTIONS = (
     _intro_section,
     _results_section,
+    _cost_accuracy_section,
+    _tta_section,
     _per_class_section,
     _size_bins_section,
     _pooling_sweep_section,
     _width_matching_section,
     _differing_settings_section,
     _overlays_section,
+    _failures_section,
     _runs_section,
     _reproduce_section,
 )
@@ -276,30 +393,3 @@ def _shown_bin_labels(results: dict[str, Any]) -> list[str]:
     from segdil.compare.plots import shown_bins
 
     return [results["bin_labels"][i] for i in shown_bins(results)]
-
-
-def _device_words(results: dict[str, Any]) -> str:
-    names = sorted({f"{r.get('device_name', r.get('device'))}" for r in results["runs"]})
-    threads = sorted({r.get("torch_threads") for r in results["runs"] if r.get("torch_threads")})
-    machine = results["environment"]["machine"]
-    words = ", ".join(n if n != "cpu" else f"CPU ({machine['cpu']}, {machine['cores']} cores)" for n in names)
-    if names == ["cpu"] and threads:
-        words += f", {'/'.join(map(str, threads))} torch thread(s)"
-    return words
-
-def _data_words(settings: dict[str, Any]) -> str:
-    data = settings["data"]
-    if data.get("root") is None:
-        s = data["synth"]
-        return (
-            f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
-            f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), training crops {data['crop_size']} px"
-        )
-    return f"the {data.get('format') or 'folder'} dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
-
-def _schedule_words(settings: dict[str, Any]) -> str:
-    if settings.get("budget_s") is not None:
-        steps = settings["max_steps"]
-        limit = f", at most {steps} steps" if steps < 10**9 else " (the learning-rate schedule is computed for 10^9 steps, so it barely decays)"
-        return f"the same wall-clock budget of {settings['budget_s']:g} s of training each{limit}"
-    return f"{settings['max_steps']} steps each"

@@ -134,11 +134,13 @@ def predict_files(
     overwrite: bool = False,
     fuse: bool = False,
     progress: bool = True,
+    tta=None,
 ) -> PredictSummary:
     """Predict every image of ``inputs`` with the checkpoint and write the outputs under ``out``.
 
     Unreadable files are skipped and listed in the summary; user errors (bad paths, existing
-    outputs, a classifier checkpoint) raise SegdilError before anything is written.
+    outputs, a classifier checkpoint) raise SegdilError before anything is written. ``tta`` (a
+    :class:`segdil.inference.tta.TTA`) averages the softmax probabilities of flipped/rescaled views.
     """
     from tqdm import tqdm
 
@@ -147,6 +149,7 @@ def predict_files(
     from segdil.device import resolve_device
     from segdil.inference.fuse import fold_batchnorm
     from segdil.inference.tiling import check_tiling, predict_logits
+    from segdil.inference.tta import predict_log_proba
     from segdil.models import model_class
 
     inputs = [Path(p) for p in inputs]
@@ -172,7 +175,7 @@ def predict_files(
     palette = None
     with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
         for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg.mean, data_cfg.std, summary, bar):
-            logits = predict_logits(model, tensor, device=run_device, tile=tile, overlap=overlap)
+            logits = predict_logits(model, tensor, device=run_device, tile=tile, overlap=overlap) if tta is None else predict_log_proba(model, tensor, tta, device=run_device, tile=tile, overlap=overlap)
             if palette is None:
                 if logits.shape[1] > 256:
                     raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")

@@ -21,6 +21,7 @@ def evaluate(
     background_class: str | None,
     fmt: str | None = None,
     classes_by_index: bool = False,
+    tta=None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
     background = parse_background(background_class)
@@ -32,12 +33,14 @@ def evaluate(
         missing = [name for name, v in (("--pred", pred_dir), ("--gt", gt_dir), ("--num-classes", num_classes)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --pred/--gt/--num-classes")
+        if tta is not None:
+            raise SegdilError("--tta: needs --checkpoint/--data (prediction PNGs are scored as they are)")
         return eval_folders(pred_dir, gt_dir, num_classes, ignore_index, background)
     if model_mode:
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index, tta)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -123,7 +126,7 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 def eval_checkpoint(
     checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
-    classes_by_index: bool = False,
+    classes_by_index: bool = False, tta=None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
@@ -136,6 +139,7 @@ def eval_checkpoint(
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
     from segdil.inference.tiling import predict_logits, same_size_runs
+    from segdil.inference.tta import predict_log_proba
     from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
 
@@ -178,7 +182,7 @@ def eval_checkpoint(
 
     for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
         batch, gt = torch.stack([image for image, _, _ in run]), torch.stack([mask for _, mask, _ in run])
-        logits = predict_logits(model, batch, device=run_device, tile=None)
+        logits = predict_logits(model, batch, device=run_device, tile=None) if tta is None else predict_log_proba(model, batch, tta, device=run_device)
         if logits.shape[1] != num_classes:
             raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
         if by_instance is not None:

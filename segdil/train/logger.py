@@ -1,14 +1,96 @@
-"""Progress bar, metrics.jsonl and (when installed) TensorBoard scalars — rank 0 only."""
+"""Progress, metrics.jsonl and (when installed) TensorBoard scalars — rank 0 only.
+
+On a terminal progress is a tqdm bar. When the output is not a terminal (a log file, CI, the
+per-run logs of ``segdil compare``) it is plain lines instead of ``\r`` updates: one at the first
+step, then one whenever another tenth of the steps is done or ``PLAIN_EVERY_S`` seconds have
+passed, and one at the last step (:class:`PlainProgress`). Each such line reads
+``step 40/400 (10%) loss 0.5123 lr 3.00e-03 img/s 12.3 elapsed 31s eta 279s`` and
+:func:`parse_progress` reads it back (``segdil compare`` follows its runs' logs with it).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
+
+PLAIN_EVERY_S = 30.0  # seconds between plain progress lines at most
+PLAIN_FRACTION = 0.1  # a plain line whenever another tenth of the steps is done
+_PROGRESS_RE = re.compile(r"^step (\d+)/(\d+) \(\d+%\) loss (\S+) lr (\S+) img/s (\S+) elapsed (\d+)s eta (\d+)s$")
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{max(0.0, seconds):.0f}s"
+
+
+def progress_line(step: int, total: int, loss: float, lr: float, img_per_s: float, elapsed: float) -> str:
+    """One plain progress line (see the module doc)."""
+    eta = elapsed / step * (total - step) if step else 0.0
+    return f"step {step}/{total} ({100 * step // max(total, 1)}%) loss {loss:.4f} lr {lr:.2e} img/s {img_per_s:.1f} elapsed {_fmt_s(elapsed)} eta {_fmt_s(eta)}"
+
+
+def parse_progress(line: str) -> dict[str, float] | None:
+    """The numbers of a :func:`progress_line` (``step, total, loss, lr, img_per_s, elapsed_s, eta_s``), else None."""
+    match = _PROGRESS_RE.match(line.strip())
+    if not match:
+        return None
+    keys = ("step", "total", "loss", "lr", "img_per_s", "elapsed_s", "eta_s")
+    try:
+        return {k: float(v) for k, v in zip(keys, match.groups())}
+    except ValueError:
+        return None
+
+
+class PlainProgress:
+    """tqdm's ``n``/``set_postfix``/``refresh``/``write``/``close``, as periodic plain lines."""
+
+    def __init__(self, total: int, stream: IO[str], every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic):
+        self.total, self.stream, self.every_s, self.clock = total, stream, every_s, clock
+        self.n = 0
+        self.started = clock()
+        self.last_time: float | None = None
+        self.last_step = 0
+        self.postfix: dict[str, float] = {}
+
+    def set_postfix(self, refresh: bool = False, **values: float) -> None:
+        self.postfix = values
+
+    def refresh(self) -> None:
+        now = self.clock()
+        step_gap = max(1, int(self.total * PLAIN_FRACTION))
+        due = (
+            self.last_time is None
+            or self.n >= self.total
+            or self.n // step_gap > self.last_step // step_gap
+            or now - self.last_time >= self.every_s
+        )
+        if not due or self.n == self.last_step:
+            return
+        p = self.postfix
+        self.write(progress_line(self.n, self.total, p.get("loss", float("nan")), p.get("lr", float("nan")), p.get("img_s", 0.0), now - self.started))
+        self.last_time, self.last_step = now, self.n
+
+    def write(self, message: str, file: IO[str] | None = None) -> None:
+        stream = file or self.stream
+        stream.write(message.rstrip("\n") + "\n")
+        stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class RunLogger:
-    def __init__(self, work_dir: Path, enabled: bool, total_steps: int):
+    def __init__(self, work_dir: Path, enabled: bool, total_steps: int, stream: IO[str] | None = None):
         self.enabled = enabled
         self.bar = self.tb = self.jsonl = None
         if not enabled:
@@ -18,7 +100,11 @@ class RunLogger:
         from segdil.atomic import open_log
 
         self.jsonl = open_log(work_dir / "metrics.jsonl")
-        self.bar = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True)
+        stream = stream or sys.stderr
+        if _isatty(stream):
+            self.bar = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True, file=stream)
+        else:
+            self.bar = PlainProgress(total_steps, stream)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -34,7 +120,10 @@ class RunLogger:
         if not self.enabled:
             return
         self.bar.n = step
-        self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{img_per_s:.1f}", refresh=False)
+        if isinstance(self.bar, PlainProgress):
+            self.bar.set_postfix(loss=loss, lr=lr, img_s=img_per_s)
+        else:
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{img_per_s:.1f}", refresh=False)
         self.bar.refresh()
         if step % every == 0 or step == 1:
             self._write({"step": step, "loss": loss, "lr": lr, "img_per_s": img_per_s})

@@ -1,0 +1,110 @@
+"""Test-time augmentation: average the softmax probabilities of flipped and rescaled views.
+
+``--tta flip`` adds the horizontally mirrored image; ``--tta scales=0.5,0.75,1,1.25`` predicts the
+image resized by each factor (bilinear) and resizes each view's logits back to the input's exact
+H×W before the softmax; the two combine (every scale, mirrored and not). Every view goes through
+:func:`segdil.inference.tiling.predict_logits`, so tiling, devices and autocast work as without TTA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segdil.errors import SegdilError
+
+# log-probabilities are floored here so that a probability of 0 stays finite
+_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class TTA:
+    """Which views to average: the image at each scale, and its mirror image when ``flip``."""
+
+    flip: bool = False
+    scales: tuple[float, ...] = (1.0,)
+
+    def views(self) -> list[tuple[float, bool]]:
+        return [(scale, flipped) for scale in self.scales for flipped in ((False, True) if self.flip else (False,))]
+
+    def describe(self) -> str:
+        """``flip, scales 0.5/0.75/1/1.25`` (the words the report uses)."""
+        parts = ["flip"] if self.flip else []
+        if self.scales != (1.0,):
+            parts.append("scales " + "/".join(f"{s:g}" for s in self.scales))
+        return ", ".join(parts) or "none"
+
+    def to_dict(self) -> dict:
+        return {"flip": self.flip, "scales": list(self.scales)}
+
+
+def parse_tta(items: Sequence[str] | str | None) -> TTA | None:
+    """``["flip", "scales=0.5,1"]`` (or ``"flip,scales=0.5,1"`` pieces) -> TTA; None when nothing is asked."""
+    if items is None:
+        return None
+    if isinstance(items, str):
+        items = [items]
+    flip, scales = False, None
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        if item == "flip":
+            flip = True
+        elif item.startswith("scales="):
+            try:
+                values = tuple(float(v) for v in item[len("scales="):].split(",") if v.strip())
+            except ValueError:
+                raise SegdilError(f"--tta {item!r}: scales must be numbers, e.g. scales=0.5,0.75,1,1.25") from None
+            if not values or any(not 0 < v <= 8 for v in values):
+                raise SegdilError(f"--tta {item!r}: give one or more scales in (0, 8], e.g. scales=0.5,0.75,1,1.25")
+            scales = tuple(dict.fromkeys(values))
+        else:
+            raise SegdilError(f"--tta {item!r}: expected flip or scales=S1,S2,... (repeat --tta to combine them)")
+    if not flip and scales is None:
+        return None
+    return TTA(flip=flip, scales=scales or (1.0,))
+
+
+def predict_proba(
+    model: nn.Module,
+    images: torch.Tensor,
+    tta: TTA,
+    *,
+    device: str | torch.device = "cpu",
+    tile: int | None = None,
+    overlap: int = 32,
+    amp: bool = False,
+) -> torch.Tensor:
+    """Softmax probabilities ``(N, C, H, W)`` (float32, CPU) averaged over the views of ``tta``."""
+    from segdil.inference.tiling import predict_logits
+
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    height, width = images.shape[-2:]
+    total = None
+    views = tta.views()
+    for scale, flipped in views:
+        view = images
+        if scale != 1.0:
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            view = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
+        if flipped:
+            view = view.flip(-1)
+        logits = predict_logits(model, view, device=device, tile=tile, overlap=overlap, amp=amp)
+        if flipped:
+            logits = logits.flip(-1)
+        if logits.shape[-2:] != (height, width):
+            logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        probs = torch.softmax(logits, dim=1)
+        total = probs if total is None else total + probs
+    return total / len(views)
+
+
+def predict_log_proba(model: nn.Module, images: torch.Tensor, tta: TTA, **kwargs) -> torch.Tensor:
+    """The log of :func:`predict_proba`: a drop-in for logits (its softmax is the averaged probabilities, its argmax the prediction)."""
+    return predict_proba(model, images, tta, **kwargs).clamp_min(_FLOOR).log()
