@@ -20,8 +20,10 @@ def evaluate(
     ignore_index: int,
     background_class: str | None,
     fmt: str | None = None,
+    inference: Any = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
-    """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
+    """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data).
+    ``inference``: the ``InferenceOptions`` of checkpoint mode (default: predict's fast defaults)."""
     background = parse_background(background_class)
     folder_mode = any(v is not None for v in (pred_dir, gt_dir, num_classes))
     model_mode = any(v is not None for v in (checkpoint, data_root))
@@ -36,7 +38,7 @@ def evaluate(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, inference)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -115,18 +117,20 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 
 def eval_checkpoint(
-    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None
+    checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
+    inference: Any = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
-    instances where it has them."""
+    instances where it has them. Prediction is ``segdil predict``'s (``Predictor`` with ``inference``)."""
     import torch
 
     from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
-    from segdil.inference.tiling import predict_logits, same_size_runs
+    from segdil.inference.engine import InferenceOptions, Predictor
+    from segdil.inference.tiling import same_size_runs
     from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
 
@@ -141,7 +145,7 @@ def eval_checkpoint(
     fmt = fmt or data_cfg.format
     dataset = open_dataset(fmt, root, split)
     run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
+    predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, inference or InferenceOptions())
     class_names = list(ckpt.get("class_names") or dataset.class_names)
     num_classes = int(ckpt["model_args"].get("num_classes") or len(class_names))
     if len(class_names) != num_classes:
@@ -159,7 +163,7 @@ def eval_checkpoint(
 
     for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
         batch, gt = torch.stack([image for image, _, _ in run]), torch.stack([mask for _, mask, _ in run])
-        logits = predict_logits(model, batch, device=run_device, tile=None)
+        logits = predictor.logits(batch)
         if logits.shape[1] != num_classes:
             raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
         if by_instance is not None:
