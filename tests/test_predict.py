@@ -241,3 +241,36 @@ def test_a_file_named_directly_and_through_its_folder_is_predicted_once(ckpt, ph
     assert result.exit_code == 1, result.output  # the two broken .png files
     assert "4 image(s) predicted" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "camera.png", "coins16.png", "logo.png"]
+
+
+def test_stale_temporaries_are_removed_and_skip_existing_continues_an_interrupted_run(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    inputs = [photos / "astronaut.png", photos / "coffee.jpg", photos / "camera.png"]
+    assert run(ckpt, *inputs, "--out", out).exit_code == 0
+    # what kill -9 leaves: one image done, one mask half-written under atomic's temporary name, one not started
+    (out / "camera.png").unlink()
+    (out / "coffee.png").unlink()
+    stale = out / ".coffee.png.k2j_9x7q.tmp"
+    stale.write_bytes(b"half a png")
+    foreign = out / ".notes.txt.abc12345.tmp"  # not one of this run's outputs: left alone
+    foreign.write_text("keep")
+    done_before = (out / "astronaut.png").stat().st_mtime_ns
+    refused = run(ckpt, *inputs, "--out", out)
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    result = run(ckpt, *inputs, "--out", out, "--skip-existing")
+    assert result.exit_code == 0, result.output
+    assert "1 image(s) already predicted" in result.output and "2 image(s) predicted" in result.output
+    assert "removed 1 temporary file" in result.output
+    assert not stale.exists() and foreign.read_text() == "keep"
+    assert (out / "astronaut.png").stat().st_mtime_ns == done_before
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"astronaut.png", "coffee.png", "camera.png"}
+    assert run(ckpt, *inputs, "--out", out, "--skip-existing", "--overwrite").exit_code == 2
+
+
+def test_symlink_loops_are_reported_not_silently_skipped(ckpt, photos, tmp_path):
+    for name in ("loop_a.png", "loop_b.png"):
+        (photos / name).symlink_to(photos / name)
+    out = tmp_path / "out"
+    result = run(ckpt, photos, "--out", out, "--ext", "png")
+    assert "2 symlink loop(s) skipped" in result.output and "loop_a.png" in result.output
+    assert not (out / "loop_a.png").exists()

@@ -19,6 +19,8 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images re-run in fp32).")
+@click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
 def command(
     pred_dir: Path | None,
@@ -32,6 +34,8 @@ def command(
     device: str,
     ignore_index: int,
     background_class: str | None,
+    precision: str,
+    fuse: bool,
     json_out: Path | None,
 ) -> None:
     """Print mIoU, per-class IoU, object IoU and recall by size, and iIoU (definitions: docs/metrics.md).
@@ -41,10 +45,12 @@ def command(
       segdil eval --pred preds/ --gt data/mine/val/masks --num-classes 4
     """
     from segdil.atomic import write_json
+    from segdil.inference.engine import InferenceOptions
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
 
-    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt)
+    inference = InferenceOptions(precision=precision, fuse=fuse)
+    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, inference)
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})

@@ -16,7 +16,7 @@ import click
 @click.option("--probs", is_flag=True, help="Also write <stem>_probs.npy: float16 class probabilities, C x H x W.")
 @click.option("--tile", type=click.IntRange(min=1), default=None, help="Force tiles of this side (default: whole images within --memory-budget, else the largest tiles that fit).")
 @click.option("--overlap", type=click.IntRange(min=0), default=None, help="Pixels shared by neighbouring tiles (default: twice the model's receptive-field radius, so tiles equal the whole image; 128, blended, for models without one).")
-@click.option("--memory-budget", "memory_budget_mb", type=click.FloatRange(min=1), default=None, help="MB one forward pass may use; sets whole image vs tile size [default: 6144].")
+@click.option("--memory-budget", "memory_budget_mb", type=click.FloatRange(min=1), default=None, help="MB one forward pass may use; sets whole image vs tile size [default: 4096].")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere.")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="NHWC memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (pays off on many images).")

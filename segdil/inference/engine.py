@@ -22,6 +22,13 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
 * **Models with image-level context** (``image_context`` on the class): the context is computed
   once per image and handed to every tile (``forward_with_context``), so tiles see the whole
   image's context.
+* **A bf16 guard** (``precision: auto`` only): bf16 changes logits by a little, which flips the
+  argmax only where the top two classes are nearly tied. The first image calibrates that error
+  (an fp32 and a bf16 forward of a central crop of at most ``GUARD_CROP`` px; the bound is
+  ``GUARD_SAFETY`` times the largest difference); an image where more than ``GUARD_FRACTION`` of
+  the pixels have a top-two margin within the bound is predicted again in fp32. Confident
+  (trained) models keep bf16; barely trained ones, with many near-ties, fall back to fp32, so the
+  default keeps >= 99.9 % of pixels of the fp32 prediction (``fp32_fallbacks`` counts the re-runs).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
   (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (``tiling.predict_logits``); such
   models are run whole whenever the budget allows, which covers 2048x1024 images by default.
@@ -41,10 +48,13 @@ from segdil.device import autocast, native_bf16, resolve_device
 from segdil.errors import SegdilError
 
 PRECISIONS = ("auto", "bf16", "fp32")
-DEFAULT_MEMORY_BUDGET_MB = 6144  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
+DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
 MEMORY_SAFETY = 1.5  # measured live tensors -> what the allocator and kernels' scratch add
 UNKNOWN_RF_OVERLAP = 128  # blended overlap for models without a receptive-field bound
 PROBE_SIDE = 128  # side of the probe input the memory per pixel is measured on
+GUARD_CROP = 96  # side of the central crop the bf16 error is calibrated on
+GUARD_SAFETY = 2.0  # margin bound = this x the calibrated largest bf16 logit error
+GUARD_FRACTION = 5e-4  # more near-ties than this in an image -> fp32 re-run
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,10 @@ class Predictor:
         self.options = options
         self.device = resolve_device(device)
         self.amp = resolve_precision(options.precision, self.device)
+        self.guard = self.amp and options.precision == "auto"
+        self.tie_bound: Optional[float] = None  # calibrated by the first image (bf16 guard)
+        self.fp32_fallbacks = 0
+        self._amp_now = self.amp
         self.source = model
         self._was_training = model.training
         if getattr(type(model), "is_classifier", False):
@@ -126,7 +140,8 @@ class Predictor:
             side = max(PROBE_SIDE, 2 * self.multiple)
             side = -(-side // self.multiple) * self.multiple
             probe = torch.zeros(1, 3, side, side, device=self.device)
-            with torch.no_grad(), autocast(self.device, self.amp), LiveTensorBytes() as live:
+            amp = self.amp and not self.guard  # a guarded bf16 model may re-run in fp32: budget for that
+            with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
                 x = self._to_device(probe)
                 self.net(x)
             self._bytes_per_pixel = MEMORY_SAFETY * live.peak / (side * side)
@@ -155,12 +170,44 @@ class Predictor:
         """float32 logits ``(N, C, H, W)`` on the CPU of normalised images ``(N, 3, H, W)``."""
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        logits = self._logits(images)
+        if self.guard:
+            if self.tie_bound is None:
+                self.tie_bound = self._calibrate(images[:1])
+            for index in range(len(images)):
+                top2 = logits[index].topk(2, dim=0).values if logits.shape[1] > 1 else None
+                if top2 is not None and (top2[0] - top2[1] < self.tie_bound).float().mean().item() > GUARD_FRACTION:
+                    logits[index] = self._logits(images[index : index + 1], amp=False)[0]
+                    self.fp32_fallbacks += 1
+        return logits
+
+    def _logits(self, images: torch.Tensor, amp: Optional[bool] = None) -> torch.Tensor:
         height, width = images.shape[-2:]
+        self._amp_now = self.amp if amp is None else amp
+        try:
+            with torch.no_grad():
+                if self.options.tile is None and not self.has_context and height * width <= self.pixel_capacity():
+                    per_pass = max(1, self.pixel_capacity() // (height * width))
+                    return torch.cat([self._run(images[i : i + per_pass]).cpu() for i in range(0, len(images), per_pass)])
+                return torch.cat([self._tiled(images[i : i + 1]) for i in range(len(images))])
+        finally:
+            self._amp_now = self.amp
+
+    def _calibrate(self, image: torch.Tensor) -> float:
+        """``GUARD_SAFETY`` x the largest |bf16 - fp32| logit difference on a central crop."""
+        height, width = image.shape[-2:]
+        m = self.multiple
+        crop_h, crop_w = (max(m, min(side, GUARD_CROP) // m * m) for side in (height, width))
+        y, x = (height - crop_h) // 2, (width - crop_w) // 2
+        crop = image[..., y : y + crop_h, x : x + crop_w]
         with torch.no_grad():
-            if self.options.tile is None and not self.has_context and height * width <= self.pixel_capacity():
-                per_pass = max(1, self.pixel_capacity() // (height * width))
-                return torch.cat([self._run(images[i : i + per_pass]).cpu() for i in range(0, len(images), per_pass)])
-            return torch.cat([self._tiled(images[i : i + 1]) for i in range(len(images))])
+            context = self.source.image_context(self._to_device(image)) if self.has_context else None
+            self._amp_now = False
+            reference = self._run(crop, context)
+            self._amp_now = True
+            fast = self._run(crop, context)
+        self._amp_now = self.amp
+        return GUARD_SAFETY * float((reference - fast).abs().max())
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
@@ -215,7 +262,7 @@ class Predictor:
         overlap = UNKNOWN_RF_OVERLAP if self.options.overlap is None else self.options.overlap
         tile_h, tile_w = self.tile_shape(*image.shape[-2:])
         tile = max(min(tile_h, tile_w), overlap + self.multiple)
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self._amp_now):
             return _predict_tiled(_Prepared(self), image, self.device, tile, overlap)
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
@@ -224,7 +271,7 @@ class Predictor:
 
     def _run(self, batch: torch.Tensor, context: Any = None) -> torch.Tensor:
         x = self._to_device(batch)
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self._amp_now):
             out = self.forward(x) if context is None else self.net.forward_with_context(x, context)
         if out.ndim != 4 or out.shape[0] != batch.shape[0] or out.shape[-2:] != batch.shape[-2:]:
             raise SegdilError(

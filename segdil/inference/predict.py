@@ -171,7 +171,7 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
                 existing.append(path)
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, or choose another --out folder")
+        raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, --skip-existing to keep what is done and continue, or choose another --out folder")
 
 
 def predict_files(
