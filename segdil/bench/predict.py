@@ -139,7 +139,7 @@ def bench_predict(
             naive_s.append(time.perf_counter() - start)
             out = root / f"out{round_index}"
             start = time.perf_counter()
-            predict_files(ckpt, photos, out, device=str(dev), progress=False, **options)
+            summary = predict_files(ckpt, photos, out, device=str(dev), progress=False, **options)
             predict_s.append((time.perf_counter() - start) / len(photos))
         agree = [float((load_mask(out / f"{p.stem}.png") == ref).mean()) for p, ref in zip(photos, reference_masks)]
     ratios = [n / p for n, p in zip(naive_s, predict_s)]
@@ -156,6 +156,8 @@ def bench_predict(
         "predict_img_per_s": round(1 / statistics.median(predict_s), 4),
         "speedup_per_round": [round(r, 3) for r in ratios],
         "speedup": round(statistics.median(ratios), 3),
+        "inference": summary.inference,
+        "fp32_fallbacks_per_round": summary.fp32_fallbacks,
         "pixel_agreement_min": round(min(agree), 6),
         "pixel_agreement_mean": round(sum(agree) / len(agree), 6),
     }
@@ -166,5 +168,6 @@ def format_predict(result: dict[str, Any]) -> str:
         f"predict end to end ({result['images']} JPEG photos {result['size']}, decode -> mask PNG on disk, {result['rounds']} rounds): "
         f"{result['predict_img_per_s']:.3f} img/s against {result['naive_img_per_s']:.3f} img/s for one naive fp32 NCHW whole-image forward (model only): "
         f"{result['speedup']:.2f}x (rounds {', '.join(f'{r:.2f}' for r in result['speedup_per_round'])}); "
-        f"pixel agreement with the naive argmax {100 * result['pixel_agreement_min']:.3f} % (worst image)"
+        f"pixel agreement with the naive argmax {100 * result['pixel_agreement_min']:.3f} % (worst image); "
+        f"predict ran {result['inference']}, {result['fp32_fallbacks_per_round']} of {result['images']} images re-run in fp32 by the bf16 guard"
     )

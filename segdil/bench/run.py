@@ -237,6 +237,7 @@ def bench_from_options(
     height, width = parse_size(size)
     set_threads(threads)
     dev = resolve_device(device)
+    precision = "auto" if amp is None else ("bf16" if amp else "fp32")  # predict's: auto keeps its bf16 guard
     amp = native_bf16(dev) if amp is None else amp
     if conv_ceiling:
         from segdil.bench.ceiling import conv_ceiling as measure_ceiling
@@ -266,7 +267,7 @@ def bench_from_options(
 
             result["predict"] = bench_predict(
                 model_cfg.model, height, width, images=predict_images, rounds=predict_rounds, device=str(dev), checkpoint=checkpoint,
-                predict_options={"precision": "auto" if amp == native_bf16(dev) else ("bf16" if amp else "fp32"), "fuse": True if fuse is None else fuse, "channels_last": channels_last, "compile": compile_},
+                predict_options={"precision": precision, "fuse": True if fuse is None else fuse, "channels_last": channels_last, "compile": compile_},
             )
         text = format_table(result)
     if json_path:

@@ -23,12 +23,13 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   once per image and handed to every tile (``forward_with_context``), so tiles see the whole
   image's context.
 * **A bf16 guard** (``precision: auto`` only): bf16 changes logits by a little, which flips the
-  argmax only where the top two classes are nearly tied. The first image calibrates that error
-  (an fp32 and a bf16 forward of a central crop of at most ``GUARD_CROP`` px; the bound is
-  ``GUARD_SAFETY`` times the largest difference); an image where more than ``GUARD_FRACTION`` of
-  the pixels have a top-two margin within the bound is predicted again in fp32. Confident
-  (trained) models keep bf16; barely trained ones, with many near-ties, fall back to fp32, so the
-  default keeps >= 99.9 % of pixels of the fp32 prediction (``fp32_fallbacks`` counts the re-runs).
+  argmax only where the top two classes are nearly tied. The first image calibrates that error:
+  fp32 and bf16 forwards of a central crop of at most ``GUARD_CROP`` px give, per pixel, twice
+  the largest logit difference (a bound on how far bf16 moves the top-two margin). For every
+  image the expected share of flipped pixels is the mean, over its pixels, of the calibrated
+  share of errors larger than the pixel's bf16 margin; above ``GUARD_FRACTION`` (half the 0.1 %
+  the agreement test allows) the image is predicted again in fp32. Confident models keep bf16;
+  barely trained ones, with many near-ties, fall back (``fp32_fallbacks`` counts the re-runs).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
   (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (``tiling.predict_logits``); such
   models are run whole whenever the budget allows, which covers 2048x1024 images by default.
@@ -52,9 +53,8 @@ DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB mach
 MEMORY_SAFETY = 1.5  # measured live tensors -> what the allocator and kernels' scratch add
 UNKNOWN_RF_OVERLAP = 128  # blended overlap for models without a receptive-field bound
 PROBE_SIDE = 128  # side of the probe input the memory per pixel is measured on
-GUARD_CROP = 96  # side of the central crop the bf16 error is calibrated on
-GUARD_SAFETY = 2.0  # margin bound = this x the calibrated largest bf16 logit error
-GUARD_FRACTION = 5e-4  # more near-ties than this in an image -> fp32 re-run
+GUARD_CROP = 128  # side of the central crop the bf16 error is calibrated on
+GUARD_FRACTION = 5e-4  # expected share of flipped pixels above which an image re-runs in fp32
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.amp = resolve_precision(options.precision, self.device)
         self.guard = self.amp and options.precision == "auto"
-        self.tie_bound: Optional[float] = None  # calibrated by the first image (bf16 guard)
+        self.margin_errors: Optional[torch.Tensor] = None  # sorted per-pixel margin error bounds, calibrated by the first image
         self.fp32_fallbacks = 0
         self._amp_now = self.amp
         self.source = model
@@ -172,11 +172,10 @@ class Predictor:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
         logits = self._logits(images)
         if self.guard:
-            if self.tie_bound is None:
-                self.tie_bound = self._calibrate(images[:1])
+            if self.margin_errors is None:
+                self.margin_errors = self._calibrate(images[:1])
             for index in range(len(images)):
-                top2 = logits[index].topk(2, dim=0).values if logits.shape[1] > 1 else None
-                if top2 is not None and (top2[0] - top2[1] < self.tie_bound).float().mean().item() > GUARD_FRACTION:
+                if logits.shape[1] > 1 and self.expected_flips(logits[index]) > GUARD_FRACTION:
                     logits[index] = self._logits(images[index : index + 1], amp=False)[0]
                     self.fp32_fallbacks += 1
         return logits
@@ -193,8 +192,18 @@ class Predictor:
         finally:
             self._amp_now = self.amp
 
-    def _calibrate(self, image: torch.Tensor) -> float:
-        """``GUARD_SAFETY`` x the largest |bf16 - fp32| logit difference on a central crop."""
+    def expected_flips(self, logits: torch.Tensor) -> float:
+        """Expected share of pixels whose argmax bf16 flips: per pixel, the calibrated share of
+        margin errors larger than its top-two margin, averaged over the image."""
+        assert self.margin_errors is not None
+        top2 = logits.topk(2, dim=0).values
+        margin = (top2[0] - top2[1]).flatten().contiguous()
+        larger = len(self.margin_errors) - torch.searchsorted(self.margin_errors, margin, right=True)
+        return float(larger.float().mean()) / len(self.margin_errors)
+
+    def _calibrate(self, image: torch.Tensor) -> torch.Tensor:
+        """Sorted per-pixel bounds on bf16's error of the top-two margin (twice the largest logit
+        difference from fp32) on a central crop."""
         height, width = image.shape[-2:]
         m = self.multiple
         crop_h, crop_w = (max(m, min(side, GUARD_CROP) // m * m) for side in (height, width))
@@ -207,7 +216,7 @@ class Predictor:
             self._amp_now = True
             fast = self._run(crop, context)
         self._amp_now = self.amp
-        return GUARD_SAFETY * float((reference - fast).abs().max())
+        return (2 * (reference - fast).abs().amax(1)).flatten().sort().values.contiguous()
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:

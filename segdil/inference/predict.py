@@ -55,6 +55,8 @@ class PredictSummary:
     skipped_existing: list[Path] = field(default_factory=list)  # sources whose outputs all existed (skip_existing)
     symlink_loops: list[Path] = field(default_factory=list)  # folder entries that are symlink loops (not predicted)
     stale_temporaries: list[Path] = field(default_factory=list)  # removed on start
+    fp32_fallbacks: int = 0  # images re-run in fp32 by the bf16 guard (near-tied classes)
+    inference: str = ""  # what ran (Predictor.describe)
 
 
 def normalize_exts(exts: Sequence[str]) -> tuple[str, ...]:
@@ -254,6 +256,7 @@ def predict_files(
                 pending.pop(0).result()
         for future in pending:
             future.result()
+    summary.fp32_fallbacks, summary.inference = predictor.fp32_fallbacks, predictor.describe()
     return summary
 
 
