@@ -24,10 +24,11 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   image's context.
 * **A bf16 guard** (``precision: auto`` only): bf16 changes logits by a little, which flips the
   argmax only where the top two classes are nearly tied. The first image calibrates that error:
-  fp32 and bf16 forwards of a central crop of at most ``GUARD_CROP`` px give, per pixel, twice
-  the largest logit difference (a bound on how far bf16 moves the top-two margin). For every
-  image the expected share of flipped pixels is the mean, over its pixels, of the calibrated
-  share of errors larger than the pixel's bf16 margin; above ``GUARD_FRACTION`` (half the 0.1 %
+  fp32 and bf16 forwards of a central crop of at most ``GUARD_CROP`` px give, per pixel, how far
+  bf16 moved the margin between its top two classes. For every image the expected share of
+  flipped pixels is the mean, over its pixels, of half the calibrated share of margin errors
+  larger than the pixel's bf16 margin (an error flips a pixel only when it shrinks the margin);
+  above ``GUARD_FRACTION`` (half the 0.1 %
   the agreement test allows) the image is predicted again in fp32. Confident models keep bf16;
   barely trained ones, with many near-ties, fall back (``fp32_fallbacks`` counts the re-runs).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
@@ -199,11 +200,11 @@ class Predictor:
         top2 = logits.topk(2, dim=0).values
         margin = (top2[0] - top2[1]).flatten().contiguous()
         larger = len(self.margin_errors) - torch.searchsorted(self.margin_errors, margin, right=True)
-        return float(larger.float().mean()) / len(self.margin_errors)
+        return 0.5 * float(larger.float().mean()) / len(self.margin_errors)
 
     def _calibrate(self, image: torch.Tensor) -> torch.Tensor:
-        """Sorted per-pixel bounds on bf16's error of the top-two margin (twice the largest logit
-        difference from fp32) on a central crop."""
+        """Sorted per-pixel errors bf16 makes in the margin between its top two classes, against
+        fp32, on a central crop."""
         height, width = image.shape[-2:]
         m = self.multiple
         crop_h, crop_w = (max(m, min(side, GUARD_CROP) // m * m) for side in (height, width))
@@ -216,7 +217,9 @@ class Predictor:
             self._amp_now = True
             fast = self._run(crop, context)
         self._amp_now = self.amp
-        return (2 * (reference - fast).abs().amax(1)).flatten().sort().values.contiguous()
+        top2 = fast.topk(2, dim=1).indices
+        difference = (fast - reference).gather(1, top2)
+        return (difference[:, 0] - difference[:, 1]).abs().flatten().sort().values.contiguous()
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
