@@ -103,7 +103,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.amp = resolve_precision(options.precision, self.device)
         self.guard = self.amp and options.precision == "auto"
-        self.margin_errors: Optional[torch.Tensor] = None  # sorted per-pixel margin error bounds, calibrated by the first image
+        self.margin_errors: Optional[torch.Tensor] = None  # sorted margin errors of the last calibrated image
         self.fp32_fallbacks = 0
         self._amp_now = self.amp
         self.source = model
@@ -173,9 +173,8 @@ class Predictor:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
         logits = self._logits(images)
         if self.guard:
-            if self.margin_errors is None:
-                self.margin_errors = self._calibrate(images[:1])
             for index in range(len(images)):
+                self.margin_errors = self._calibrate(images[index : index + 1])  # per image: no image depends on another
                 if logits.shape[1] > 1 and self.expected_flips(logits[index]) > GUARD_FRACTION:
                     logits[index] = self._logits(images[index : index + 1], amp=False)[0]
                     self.fp32_fallbacks += 1
