@@ -6,8 +6,10 @@
     probs = model.predict_proba(image)     # float32 C x H x W softmax probabilities
     metrics = segdil.evaluate(pred_masks, gt_masks, num_classes=4)   # the dict of `segdil eval --json`
 
-Prediction is the CLI's (``segdil predict``): the checkpoint's normalisation, whole images up to
-about a megapixel, overlapping tiles above that or with ``tile=``.
+Prediction is the CLI's (``segdil predict``): the checkpoint's normalisation and the fast path of
+``segdil.inference.engine`` (BatchNorm folded, channels_last, bf16 where native; whole images
+within the memory budget, exact tiles above it). ``segdil.load(path, precision="fp32", fuse=False)``
+gives the plain reference forward.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from segdil.errors import SegdilError
 class Model:
     """A segmentation checkpoint ready to predict (see ``load``)."""
 
-    def __init__(self, ckpt: dict[str, Any], device: str | torch.device = "auto", source: str = "checkpoint"):
+    def __init__(self, ckpt: dict[str, Any], device: str | torch.device = "auto", source: str = "checkpoint", **inference: Any):
         from segdil.checkpoint import checkpoint_config, model_from_checkpoint
         from segdil.device import resolve_device
         from segdil.models import model_class
@@ -40,33 +42,41 @@ class Model:
         self.class_names: Optional[list[str]] = list(ckpt["class_names"]) if ckpt.get("class_names") else None
         self.class_colors = ckpt.get("class_colors")
         self.model_args = dict(args)
+        self.inference = dict(inference)  # InferenceOptions fields (precision, fuse, memory_budget_mb, ...)
+        self._predictors: dict = {}
 
     def __repr__(self) -> str:
         return f"segdil.Model({self.model_args.get('name')!r}, {self.num_classes} classes, device={self.device})"
 
-    def logits(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: int = 32) -> torch.Tensor:
-        """float32 C x H x W logits of one uint8 H x W x 3 RGB image (a path is read first)."""
+    def logits(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> torch.Tensor:
+        """float32 C x H x W logits of one uint8 H x W x 3 RGB image (a path is read first).
+        ``tile``/``overlap`` force tiling (default: whole image within the budget; overlap from the
+        receptive field)."""
         from segdil.data.transforms import to_tensor
-        from segdil.inference.tiling import predict_logits
+        from segdil.inference.engine import InferenceOptions, Predictor
 
         image = _as_image(image)
         tensor = to_tensor(image, self.mean, self.std)[None]
-        return predict_logits(self.network, tensor, device=self.device, tile=tile, overlap=overlap)[0]
+        key = (tile, overlap)
+        if key not in self._predictors:
+            self._predictors[key] = Predictor(self.network, self.device, InferenceOptions(**{**self.inference, "tile": tile, "overlap": overlap}))
+        return self._predictors[key].logits(tensor)[0]
 
-    def predict(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: int = 32) -> np.ndarray:
+    def predict(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> np.ndarray:
         """uint8 H x W class-index mask of one uint8 H x W x 3 RGB image (or image path)."""
         return self.logits(image, tile=tile, overlap=overlap).argmax(0).to(torch.uint8).numpy()
 
-    def predict_proba(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: int = 32) -> np.ndarray:
+    def predict_proba(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> np.ndarray:
         """float32 C x H x W class probabilities (softmax) of one image; ``argmax(0)`` is ``predict``."""
         return torch.softmax(self.logits(image, tile=tile, overlap=overlap), 0).numpy()
 
 
-def load(checkpoint: str | Path, device: str = "auto") -> Model:
-    """The model of a segdil checkpoint (``best.pt``/``last.pt`` of a run) on ``device`` (auto, cpu, cuda:N)."""
+def load(checkpoint: str | Path, device: str = "auto", **inference: Any) -> Model:
+    """The model of a segdil checkpoint (``best.pt``/``last.pt`` of a run) on ``device`` (auto, cpu, cuda:N).
+    ``inference``: ``InferenceOptions`` fields, e.g. ``precision="fp32"``, ``fuse=False``, ``memory_budget_mb=2048``."""
     from segdil.checkpoint import load_checkpoint
 
-    return Model(load_checkpoint(checkpoint), device, str(checkpoint))
+    return Model(load_checkpoint(checkpoint), device, str(checkpoint), **inference)
 
 
 def evaluate(

@@ -145,3 +145,17 @@ def test_cli_errors_exit_2(args, message):
     result = CliRunner().invoke(cli, ["bench", *args, "--size", "16", "--batch", "1", "--device", "cpu", "--no-data"])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_cli_infer_non_square_reports_predict_end_to_end_beside_the_model(tmp_path):
+    out = tmp_path / "predict.json"
+    result = CliRunner().invoke(cli, [
+        "bench", "--model", "hdc", "--set", "model.widths=[8]", "--set", "model.blocks=1", "--size", "48x32", "--batch", "1", "--steps", "1",
+        "--warmup", "0", "--device", "cpu", "--infer", "--no-data", "--predict-images", "1", "--predict-rounds", "1", "--json", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["size"] == [32, 48] and "48x32" in result.output
+    predict = data["predict"]
+    assert predict["size"] == "48x32" and predict["predict_img_per_s"] > 0 and predict["naive_img_per_s"] > 0
+    assert 0.999 <= predict["pixel_agreement_min"] <= 1.0 and "predict end to end" in result.output

@@ -9,13 +9,13 @@ from click.testing import CliRunner
 from helpers import make_checkpoint
 from PIL import Image
 
-import segdil.inference.tiling as inference
+import segdil.inference.engine as engine
 from segdil.checkpoint import model_from_checkpoint
 from segdil.cli import cli
 from segdil.config import Config
 from segdil.data.io import load_image
 from segdil.data.transforms import to_tensor
-from segdil.inference.tiling import predict_logits
+from segdil.inference.engine import InferenceOptions, Predictor
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 MEAN, STD = Config().data.mean, Config().data.std
@@ -60,10 +60,14 @@ def run(*args: str):
     return CliRunner().invoke(cli, ["predict", *map(str, args)], catch_exceptions=False)
 
 
-def expected_mask(model, path: Path, **kwargs) -> np.ndarray:
-    """The prediction eval scores: argmax of predict_logits on the image read as in training."""
+def predicted_logits(model, path: Path, **options) -> torch.Tensor:
+    """The logits eval scores: the Predictor (predict's defaults unless ``options``) on the image read as in training."""
     image = to_tensor(load_image(path), MEAN, STD)
-    return predict_logits(model, image[None], **kwargs)[0].argmax(0).numpy().astype(np.uint8)
+    return Predictor(model, "cpu", InferenceOptions(**options)).logits(image[None])[0]
+
+
+def expected_mask(model, path: Path, **options) -> np.ndarray:
+    return predicted_logits(model, path, **options).argmax(0).numpy().astype(np.uint8)
 
 
 def test_folder_of_photos_masks_equal_the_scored_prediction(ckpt, photos, tmp_path):
@@ -88,7 +92,7 @@ def test_folder_of_photos_masks_equal_the_scored_prediction(ckpt, photos, tmp_pa
         probs = np.load(out / f"{stem}_probs.npy")
         assert probs.dtype == np.float16 and probs.shape == (3, height, width)
         np.testing.assert_allclose(probs.astype(np.float32).sum(0), 1.0, atol=3e-3)
-        logits = predict_logits(model, to_tensor(load_image(source), MEAN, STD)[None])[0]
+        logits = predicted_logits(model, source)
         np.testing.assert_allclose(probs.astype(np.float32), torch.softmax(logits, 0).numpy(), atol=1e-3)
 
 
@@ -138,19 +142,19 @@ def test_large_image_is_predicted_at_full_size_in_bounded_tiles(ckpt, tmp_path, 
     ys, xs = np.mgrid[0:2000, 0:3000]
     big = np.stack([(xs // 7) % 256, (ys // 5) % 256, ((xs + ys) // 11) % 256], axis=-1).astype(np.uint8)
     Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
-    seen = []
-    real_forward = inference._forward
-    monkeypatch.setattr(inference, "_forward", lambda model, batch, device: seen.append(tuple(batch.shape)) or real_forward(model, batch, device))
+    seen, capacity = [], []
+    real_run = engine.Predictor._run
+    monkeypatch.setattr(engine.Predictor, "_run", lambda self, batch, context=None: seen.append(tuple(batch.shape)) or capacity.append(self.pixel_capacity()) or real_run(self, batch, context))
     out = tmp_path / "out"
-    assert run(ckpt, tmp_path / "big.png", "--out", out).exit_code == 0
+    assert run(ckpt, tmp_path / "big.png", "--out", out, "--memory-budget", 64).exit_code == 0
     assert Image.open(out / "big.png").size == (3000, 2000)
-    assert len(seen) > 1 and all(n * h * w <= inference.PIXEL_BUDGET for n, _, h, w in seen)
+    assert len(seen) > 1 and all(n * h * w <= cap for (n, _, h, w), cap in zip(seen, capacity))
 
 
 def test_fused_model_predicts_the_same(ckpt, photos, tmp_path):
     plain, fused = tmp_path / "plain", tmp_path / "fused"
-    assert run(ckpt, photos / "astronaut.png", "--out", plain, "--probs").exit_code == 0
-    assert run(ckpt, photos / "astronaut.png", "--out", fused, "--probs", "--fuse").exit_code == 0
+    assert run(ckpt, photos / "astronaut.png", "--out", plain, "--probs", "--no-fuse", "--precision", "fp32").exit_code == 0
+    assert run(ckpt, photos / "astronaut.png", "--out", fused, "--probs", "--fuse", "--precision", "fp32").exit_code == 0
     a, b = np.load(plain / "astronaut_probs.npy"), np.load(fused / "astronaut_probs.npy")
     assert np.abs(a.astype(np.float32) - b.astype(np.float32)).max() <= 1e-3
     agree = np.asarray(Image.open(plain / "astronaut.png")) == np.asarray(Image.open(fused / "astronaut.png"))
@@ -238,3 +242,36 @@ def test_a_file_named_directly_and_through_its_folder_is_predicted_once(ckpt, ph
     assert result.exit_code == 1, result.output  # the two broken .png files
     assert "4 image(s) predicted" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["astronaut.png", "camera.png", "coins16.png", "logo.png"]
+
+
+def test_stale_temporaries_are_removed_and_skip_existing_continues_an_interrupted_run(ckpt, photos, tmp_path):
+    out = tmp_path / "out"
+    inputs = [photos / "astronaut.png", photos / "coffee.jpg", photos / "camera.png"]
+    assert run(ckpt, *inputs, "--out", out).exit_code == 0
+    # what kill -9 leaves: one image done, one mask half-written under atomic's temporary name, one not started
+    (out / "camera.png").unlink()
+    (out / "coffee.png").unlink()
+    stale = out / ".coffee.png.k2j_9x7q.tmp"
+    stale.write_bytes(b"half a png")
+    foreign = out / ".notes.txt.abc12345.tmp"  # not one of this run's outputs: left alone
+    foreign.write_text("keep")
+    done_before = (out / "astronaut.png").stat().st_mtime_ns
+    refused = run(ckpt, *inputs, "--out", out)
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    result = run(ckpt, *inputs, "--out", out, "--skip-existing")
+    assert result.exit_code == 0, result.output
+    assert "1 image(s) already predicted" in result.output and "2 image(s) predicted" in result.output
+    assert "removed 1 temporary file" in result.output
+    assert not stale.exists() and foreign.read_text() == "keep"
+    assert (out / "astronaut.png").stat().st_mtime_ns == done_before
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"astronaut.png", "coffee.png", "camera.png"}
+    assert run(ckpt, *inputs, "--out", out, "--skip-existing", "--overwrite").exit_code == 2
+
+
+def test_symlink_loops_are_reported_not_silently_skipped(ckpt, photos, tmp_path):
+    for name in ("loop_a.png", "loop_b.png"):
+        (photos / name).symlink_to(photos / name)
+    out = tmp_path / "out"
+    result = run(ckpt, photos, "--out", out, "--ext", "png")
+    assert "2 symlink loop(s) skipped" in result.output and "loop_a.png" in result.output
+    assert not (out / "loop_a.png").exists()

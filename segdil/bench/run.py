@@ -39,6 +39,26 @@ def default_steps(device: torch.device) -> tuple[int, int]:
     return (20, 5) if device.type == "cuda" else (5, 2)
 
 
+def parse_size(text: str | int) -> tuple[int, int]:
+    """``--size``: ``512`` (square) or ``2048x1024`` (width x height) -> (height, width)."""
+    value = str(text).strip().lower()
+    try:
+        if "x" in value:
+            width, height = (int(v) for v in value.split("x", 1))
+        else:
+            width = height = int(value)
+    except ValueError:
+        raise SegdilError(f"--size {text!r}: give a side (512) or width x height (2048x1024)") from None
+    if width < 1 or height < 1:
+        raise SegdilError(f"--size {text!r}: both sides must be at least 1")
+    return height, width
+
+
+def size_text(size: int | tuple[int, int]) -> str:
+    height, width = (size, size) if isinstance(size, int) else size
+    return f"{width}x{height}"
+
+
 def set_threads(threads: Optional[int]) -> None:
     if threads is not None:
         if threads < 1:
@@ -74,7 +94,7 @@ def bench(
     model_args: dict[str, Any],
     *,
     mode: str = "train",
-    size: int = 512,
+    size: int | tuple[int, int] = 512,
     batch: int = 16,
     device: str = "auto",
     variants: Sequence[Variant | str] = (),
@@ -93,7 +113,9 @@ def bench(
     CPU. ``isolate_memory`` measures CPU memory of each variant of a matrix in a fresh subprocess.
     ``data_cfg`` (a ``DataConfig``) also measures the data loader. Returns a JSON-ready dict.
     """
-    if size < 1 or batch < 1:
+    if isinstance(size, (tuple, list)) and size[0] == size[1]:
+        size = int(size[0])
+    if min((size,) if isinstance(size, int) else size) < 1 or batch < 1:
         raise SegdilError(f"--size {size} --batch {batch}: both must be at least 1")
     set_threads(threads)
     dev = resolve_device(device)
@@ -108,7 +130,8 @@ def bench(
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
 
     result: dict[str, Any] = {"model": dict(model_args), "mode": mode, "size": size, "batch": batch, "steps": steps, "warmup": warmup, **environment(dev)}
-    result["data"] = bench_loader(data_cfg, size, batch, data_batches) if data_cfg is not None else None
+    square = isinstance(size, int)
+    result["data"] = bench_loader(data_cfg, size, batch, data_batches) if data_cfg is not None and square else None
     flops = count_step_flops(model_args, mode, size, batch)
     result["flops_per_step"] = flops
     result["gflops_per_image"] = round(flops / batch / 1e9, 3) if flops else None
@@ -149,7 +172,7 @@ def bench(
 
 def format_table(result: dict[str, Any]) -> str:
     """The variants of a ``bench`` result as a fixed-width table, baseline ratios included."""
-    head = f"{result['model'].get('name')} {result['mode']} {result['size']}x{result['size']} batch {result['batch']} on {result['device_name']} ({result['device']}, {result['threads']} threads, torch {result['torch']})"
+    head = f"{result['model'].get('name')} {result['mode']} {size_text(result['size'])} batch {result['batch']} on {result['device_name']} ({result['device']}, {result['threads']} threads, torch {result['torch']})"
     lines = [head]
     if result.get("gflops_per_image"):
         lines.append(f"{result['gflops_per_image']:.2f} GFLOP per image per step")
@@ -161,6 +184,10 @@ def format_table(result: dict[str, Any]) -> str:
         speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
         best = f"{row['speedup_best']:.2f}x" if "speedup_best" in row else ""
         lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {step_memory:>8} {speedup:>8} {best:>6} {row['warmup_s']:>9.1f}")
+    if result.get("predict"):
+        from segdil.bench.predict import format_predict
+
+        lines.append(format_predict(result["predict"]))
     if result.get("data"):
         lines.append(f"data loader: {result['data']['img_per_s']:.1f} img/s ({result['data']['num_workers']} workers, {result['data']['source']})")
     lines.append(f"memory: {result['memory_method']}")
@@ -178,7 +205,7 @@ def format_conv_table(result: dict[str, Any]) -> str:
 def bench_from_options(
     model_cfg: Any,
     *,
-    size: int,
+    size: int | str,
     batch: int,
     train: bool,
     device: str,
@@ -198,18 +225,27 @@ def bench_from_options(
     conv_ceiling: bool,
     conv_channels: int,
     json_path: Optional[str],
+    predict: Optional[bool] = None,
+    predict_images: int = 3,
+    predict_rounds: int = 3,
+    checkpoint: Optional[str] = None,
 ) -> str:
     """What ``segdil bench`` does with its options: the variants to time (the switches, or a
     matrix), the run, the table; the figures also go to ``json_path``. ``model_cfg`` is a
-    resolved ``Config`` (unused for ``conv_ceiling``)."""
+    resolved ``Config`` (unused for ``conv_ceiling``). With ``--infer``, ``predict`` (default on)
+    also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict``)."""
+    height, width = parse_size(size)
     set_threads(threads)
     dev = resolve_device(device)
+    precision = "auto" if amp is None else ("bf16" if amp else "fp32")  # predict's: auto keeps its bf16 guard
     amp = native_bf16(dev) if amp is None else amp
     if conv_ceiling:
         from segdil.bench.ceiling import conv_ceiling as measure_ceiling
 
         timed, warm = default_steps(dev)
-        result = measure_ceiling(conv_channels, size, batch, device=str(dev), dtype=torch.bfloat16 if amp else torch.float32, channels_last=channels_last, steps=steps or timed, warmup=warm if warmup is None else warmup)
+        if height != width:
+            raise SegdilError(f"--conv-ceiling: square sizes only, got {size}")
+        result = measure_ceiling(conv_channels, height, batch, device=str(dev), dtype=torch.bfloat16 if amp else torch.float32, channels_last=channels_last, steps=steps or timed, warmup=warm if warmup is None else warmup)
         text = format_conv_table(result)
     else:
         mode = "train" if train else "infer"
@@ -223,9 +259,16 @@ def bench_from_options(
                 raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
             chosen = [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(not train) if fuse is None else fuse, memory_saver=memory_saver)]
         result = bench(
-            model_cfg.model, mode=mode, size=size, batch=batch, device=str(dev), variants=chosen, steps=steps, warmup=warmup,
+            model_cfg.model, mode=mode, size=(height, width), batch=batch, device=str(dev), variants=chosen, steps=steps, warmup=warmup,
             compile_backend=compile_backend, isolate_memory=isolate_memory, data_cfg=model_cfg.data if with_data else None,
         )
+        if mode == "infer" and (predict is None or predict):
+            from segdil.bench.predict import bench_predict
+
+            result["predict"] = bench_predict(
+                model_cfg.model, height, width, images=predict_images, rounds=predict_rounds, device=str(dev), checkpoint=checkpoint,
+                predict_options={"precision": precision, "fuse": True if fuse is None else fuse, "channels_last": channels_last, "compile": compile_},
+            )
         text = format_table(result)
     if json_path:
         write_json(json_path, result)

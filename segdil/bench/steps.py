@@ -57,8 +57,14 @@ class StepRunner:
     held: Callable[[], int]  # bytes this variant keeps between steps
 
 
-def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, device: torch.device, compile_backend: str = "inductor", seed: int = 0) -> StepRunner:
-    """Build the model of ``variant`` and a closure that runs one step of ``mode`` on random inputs."""
+def hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``512`` -> (512, 512); ``(height, width)`` as it is."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: int | tuple[int, int], batch: int, device: torch.device, compile_backend: str = "inductor", seed: int = 0) -> StepRunner:
+    """Build the model of ``variant`` and a closure that runs one step of ``mode`` on random inputs
+    of ``size`` (a side, or (height, width))."""
     from segdil.models import create_model_quietly, model_class
 
     args = variant_model_args(model_args, variant)
@@ -77,8 +83,9 @@ def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: 
         model.train()
     memory_format = torch.channels_last if variant.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    x = torch.randn(batch, in_channels, size, size, device=device).contiguous(memory_format=memory_format)
-    target_shape = (batch,) if model_class(name).is_classifier else (batch, size, size)
+    height, width = hw(size)
+    x = torch.randn(batch, in_channels, height, width, device=device).contiguous(memory_format=memory_format)
+    target_shape = (batch,) if model_class(name).is_classifier else (batch, height, width)
     target = torch.randint(0, num_classes, target_shape, device=device)
     forward = torch.compile(model, backend=compile_backend) if variant.compile else model
 
@@ -132,7 +139,7 @@ def warm_up(runner: StepRunner, device: torch.device, warmup: int, measurement: 
     measurement.warmup_s = time.perf_counter() - start
 
 
-def count_step_flops(model_args: dict[str, Any], mode: str, size: int, batch: int) -> Optional[int]:
+def count_step_flops(model_args: dict[str, Any], mode: str, size: int | tuple[int, int], batch: int) -> Optional[int]:
     """FLOPs of one step of the plain model (memory saver off) from ``FlopCounterMode``.
 
     Counted on the meta device, so nothing is computed; None when the model cannot run there.
@@ -149,8 +156,9 @@ def count_step_flops(model_args: dict[str, Any], mode: str, size: int, batch: in
     try:
         with torch.device("meta"):
             model = create_model_quietly(**args)
-            x = torch.empty(batch, in_channels, size, size)
-            target = torch.zeros((batch,) if model_class(name).is_classifier else (batch, size, size), dtype=torch.long)
+            height, width = hw(size)
+            x = torch.empty(batch, in_channels, height, width)
+            target = torch.zeros((batch,) if model_class(name).is_classifier else (batch, height, width), dtype=torch.long)
         if mode == "infer":
             model.eval()
         with FlopCounterMode(display=False) as counter:

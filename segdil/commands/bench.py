@@ -25,7 +25,7 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
 
 @click.command("bench")
 @click.option("--model", "model", default=None, help="A YAML config path or a registered model name [default: the default config's model].")
-@click.option("--size", default=512, show_default=True, help="Square input size in pixels.")
+@click.option("--size", default="512", show_default=True, help="Input size: a side (512) or width x height (2048x1024).")
 @click.option("--batch", default=16, show_default=True, help="Images per step.")
 @click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -44,12 +44,16 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--conv-ceiling", is_flag=True, help="Instead: TFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5), bf16 unless --no-amp.")
 @click.option("--conv-channels", default=64, show_default=True, help="Channels of the --conv-ceiling convolution.")
+@click.option("--predict/--no-predict", "predict", default=None, help="With --infer: also time `segdil predict` end to end (JPEG photos decoded -> mask PNGs on disk) against one naive fp32 NCHW whole-image forward per image, in rounds. Default: on with --infer.")
+@click.option("--predict-images", default=3, show_default=True, help="Photos per predict round.")
+@click.option("--predict-rounds", default=3, show_default=True, help="Rounds of naive forward + predict.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None, help="With --predict: this checkpoint instead of the model trained a few steps on synthetic data.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never the --model config).")
 def command(
     model: str | None,
-    size: int,
+    size: str,
     batch: int,
     train: bool,
     device: str,
@@ -68,6 +72,10 @@ def command(
     threads: Optional[int],
     conv_ceiling: bool,
     conv_channels: int,
+    predict: Optional[bool],
+    predict_images: int,
+    predict_rounds: int,
+    checkpoint: Optional[str],
     json_path: Optional[str],
     overrides: tuple[str, ...],
     overwrite: bool,
@@ -89,6 +97,7 @@ def command(
             cfg, size=size, batch=batch, train=train, device=device, amp=amp, channels_last=channels_last, compile_=compile_,
             compile_backend=compile_backend, fuse=fuse, memory_saver=memory_saver, steps=steps, warmup=warmup, matrix=matrix,
             variants=variants, isolate_memory=isolate_memory, with_data=with_data, threads=threads, conv_ceiling=conv_ceiling,
-            conv_channels=conv_channels, json_path=json_path,
+            conv_channels=conv_channels, json_path=json_path, predict=predict, predict_images=predict_images,
+            predict_rounds=predict_rounds, checkpoint=checkpoint,
         )
     )

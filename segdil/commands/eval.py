@@ -20,6 +20,8 @@ import click
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images re-run in fp32).")
+@click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
 @click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never an input).")
 @click.option("--classes-by-index", is_flag=True, help="With --checkpoint: accept data whose class names differ from the model's (same count); scored under the data's names.")
@@ -35,6 +37,8 @@ def command(
     device: str,
     ignore_index: int,
     background_class: str | None,
+    precision: str,
+    fuse: bool,
     json_out: Path | None,
     overwrite: bool,
     classes_by_index: bool,
@@ -47,6 +51,7 @@ def command(
       segdil eval --pred preds/ --gt data/mine/val/masks --num-classes 4
     """
     from segdil.atomic import write_json
+    from segdil.inference.engine import InferenceOptions
     from segdil.inference.tta import parse_tta
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
@@ -54,7 +59,10 @@ def command(
 
     check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
 
-    result, class_names = evaluate(pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index, parse_tta(tta))
+    inference = InferenceOptions(precision=precision, fuse=fuse)
+    result, class_names = evaluate(
+        pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index, parse_tta(tta), inference
+    )
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})

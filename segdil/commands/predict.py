@@ -14,15 +14,20 @@ import click
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder (created; must not be inside an input folder).")
 @click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.png: the image blended with the mask colours.")
 @click.option("--probs", is_flag=True, help="Also write <stem>_probs.npy: float16 class probabilities, C x H x W.")
-@click.option("--tile", type=click.IntRange(min=1), default=None, help="Predict in overlapping tiles of this side (default: only images above 1 megapixel, in 512 px tiles).")
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True, help="Pixels shared by neighbouring tiles; logits are blended across them (tiled equals whole-image prediction when the receptive-field radius is at most overlap/4).")
+@click.option("--tile", type=click.IntRange(min=1), default=None, help="Force tiles of this side (default: whole images within --memory-budget, else the largest tiles that fit).")
+@click.option("--overlap", type=click.IntRange(min=0), default=None, help="Pixels shared by neighbouring tiles (default: twice the model's receptive-field radius, so tiles equal the whole image; 128, blended, for models without one).")
+@click.option("--memory-budget", "memory_budget_mb", type=click.FloatRange(min=1), default=None, help="MB one forward pass may use; sets whole image vs tile size [default: 4096].")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere.")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="NHWC memory format.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (pays off on many images).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images of the same size per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--recursive", is_flag=True, help="Include images in subfolders of input folders (the folder layout is kept under --out).")
 @click.option("--ext", "ext", default=None, metavar="EXTS", help="Comma-separated extensions taken from folders [default: png,jpg,jpeg,tif,tiff,bmp].")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
-@click.option("--fuse", is_flag=True, help="Fold BatchNorm into the preceding convolutions first (logits equal within 1e-5, slightly faster).")
+@click.option("--skip-existing", is_flag=True, help="Leave images whose outputs all exist (continue an interrupted run).")
+@click.option("--fuse/--no-fuse", default=True, show_default=True, help="Fold BatchNorm into the preceding convolutions (logits equal within 1e-5, faster).")
 def command(
     checkpoint: Path,
     inputs: tuple[Path, ...],
@@ -30,12 +35,17 @@ def command(
     overlay: bool,
     probs: bool,
     tile: int | None,
-    overlap: int,
+    overlap: int | None,
+    memory_budget_mb: float | None,
+    precision: str,
+    channels_last: bool,
+    compile_: bool,
     batch_size: int,
     device: str,
     recursive: bool,
     ext: str | None,
     overwrite: bool,
+    skip_existing: bool,
     fuse: bool,
     tta: tuple[str, ...],
 ) -> None:
@@ -45,7 +55,8 @@ def command(
     the class colours. Grayscale, RGBA, 16-bit, JPEG and TIFF inputs are read as in training (a multi-page TIFF: its first page).
 
     All outputs are checked before any is written: if one already exists the command stops with
-    nothing written, unless --overwrite is given. Unreadable files are reported and skipped; the
+    nothing written, unless --overwrite is given; --skip-existing continues an interrupted run.
+    Temporaries a killed run left beside the outputs are removed on start. Unreadable files are reported and skipped; the
     summary lists them and the exit code is then 1.
     """
     from segdil.inference.predict import predict_files
@@ -64,9 +75,23 @@ def command(
         recursive=recursive,
         exts=ext.split(",") if ext is not None else None,
         overwrite=overwrite,
+        skip_existing=skip_existing,
         fuse=fuse,
         tta=parse_tta(tta),
+        precision=precision,
+        channels_last=channels_last,
+        compile=compile_,
+        memory_budget_mb=memory_budget_mb,
     )
+    if summary.stale_temporaries:
+        click.echo(f"removed {len(summary.stale_temporaries)} temporary file(s) left by an interrupted run", err=True)
+    if summary.symlink_loops:
+        names = ", ".join(str(p) for p in summary.symlink_loops[:3])
+        click.echo(f"{len(summary.symlink_loops)} symlink loop(s) skipped: {names}{', ...' if len(summary.symlink_loops) > 3 else ''}", err=True)
+    if summary.skipped_existing:
+        click.echo(f"{len(summary.skipped_existing)} image(s) already predicted, skipped (--skip-existing)")
+    if summary.fp32_fallbacks:
+        click.echo(f"{summary.fp32_fallbacks} image(s) re-run in fp32: too many near-tied classes for bf16 (--precision bf16 keeps bf16)", err=True)
     click.echo(f"{len(summary.written)} image(s) predicted into {out}")
     if summary.failed:
         click.echo(f"{len(summary.failed)} file(s) skipped:", err=True)

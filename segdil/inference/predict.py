@@ -5,11 +5,23 @@ For an image ``INPUT/<relative path>/<stem>.<ext>`` the outputs are, under ``--o
     DIR/<relative path>/<stem>_overlay.png   the image blended with the mask colours (``overlay``)
     DIR/<relative path>/<stem>_probs.npy     float16 softmax probabilities, C x H x W (``probs``)
 A file given directly has no relative path. Everything is checked before anything is written.
+
+The model runs through :class:`segdil.inference.engine.Predictor` (the fast path: BatchNorm
+folded, channels_last, bf16 where native, whole images within a memory budget, exact tiles
+above it). Decoding runs ahead in a reader thread and mask writing in a writer thread, so both
+overlap with the forward passes. Temporaries of our own naming (``.<output name>.<random>.tmp``,
+see :mod:`segdil.atomic`) left by a killed run are removed on start; ``skip_existing`` continues
+an interrupted run.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -17,7 +29,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from segdil.atomic import atomic_write
+from segdil.atomic import TEMP_SUFFIX, atomic_write
 from segdil.errors import SegdilError
 
 OVERLAY_ALPHA = 0.5
@@ -40,6 +52,11 @@ class PredictJob:
 class PredictSummary:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped_existing: list[Path] = field(default_factory=list)  # sources whose outputs all existed (skip_existing)
+    symlink_loops: list[Path] = field(default_factory=list)  # folder entries that are symlink loops (not predicted)
+    stale_temporaries: list[Path] = field(default_factory=list)  # removed on start
+    fp32_fallbacks: int = 0  # images re-run in fp32 by the bf16 guard (near-tied classes)
+    inference: str = ""  # what ran (Predictor.describe)
 
 
 def normalize_exts(exts: Sequence[str]) -> tuple[str, ...]:
@@ -50,15 +67,18 @@ def normalize_exts(exts: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
-def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool) -> list[tuple[Path, Path]]:
+def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool, loops: list[Path] | None = None) -> list[tuple[Path, Path]]:
     """(image file, its folder relative to the input folder) for every input; folders are scanned
-    for ``exts`` (hidden files skipped), files are taken whatever their extension."""
+    for ``exts`` (hidden files skipped), files are taken whatever their extension. Folder entries
+    with one of ``exts`` that are symlink loops are not images: they are appended to ``loops``."""
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_file():
             found.append((item, Path()))
         elif item.is_dir():
-            candidates = item.rglob("*") if recursive else item.iterdir()
+            candidates = list(item.rglob("*") if recursive else item.iterdir())
+            if loops is not None:
+                loops.extend(sorted(p for p in candidates if p.suffix.lower() in exts and p.is_symlink() and _is_symlink_loop(p)))
             files = sorted(
                 p for p in candidates
                 if p.is_file() and p.suffix.lower() in exts and not any(part.startswith(".") for part in p.relative_to(item).parts)
@@ -73,6 +93,44 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool)
     for path, rel in found:  # the same file named twice (directly and through its folder) once
         unique.setdefault((path.resolve(), rel), path)
     return [(path, rel) for (_, rel), path in unique.items()]
+
+
+def _is_symlink_loop(path: Path) -> bool:
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def skip_done(jobs: Sequence[PredictJob]) -> tuple[list[PredictJob], list[PredictJob]]:
+    """(jobs still to do, jobs whose outputs all exist already)."""
+    todo, done = [], []
+    for job in jobs:
+        (done if all(p.exists() for p in job.outputs()) else todo).append(job)
+    return todo, done
+
+
+def remove_stale_temporaries(jobs: Sequence[PredictJob]) -> list[Path]:
+    """Remove temporaries of our own naming beside the planned outputs (``.<output name>.<random>.tmp``,
+    as :mod:`segdil.atomic` names them), left by a run that was killed; other files are untouched."""
+    by_folder: dict[Path, set[str]] = {}
+    for job in jobs:
+        for path in job.outputs():
+            by_folder.setdefault(path.parent, set()).add(path.name)
+    removed = []
+    pattern = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + r"(\.[A-Za-z0-9]+)?$")
+    for folder, names in by_folder.items():
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            match = pattern.match(entry.name)
+            if match and match.group("name") in names and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
 
 
 def plan_jobs(images: Sequence[tuple[Path, Path]], out: Path, overlay: bool, probs: bool) -> list[PredictJob]:
@@ -115,7 +173,7 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
                 existing.append(path)
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, or choose another --out folder")
+        raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, --skip-existing to keep what is done and continue, or choose another --out folder")
 
 
 def predict_files(
@@ -126,20 +184,27 @@ def predict_files(
     overlay: bool = False,
     probs: bool = False,
     tile: int | None = None,
-    overlap: int = 32,
+    overlap: int | None = None,
     batch_size: int = 1,
     device: str = "auto",
     recursive: bool = False,
     exts: Sequence[str] | None = None,
     overwrite: bool = False,
-    fuse: bool = False,
+    skip_existing: bool = False,
+    fuse: bool = True,
+    precision: str = "auto",
+    channels_last: bool = True,
+    compile: bool = False,
+    memory_budget_mb: float | None = None,
     progress: bool = True,
     tta=None,
 ) -> PredictSummary:
     """Predict every image of ``inputs`` with the checkpoint and write the outputs under ``out``.
 
     Unreadable files are skipped and listed in the summary; user errors (bad paths, existing
-    outputs, a classifier checkpoint) raise SegdilError before anything is written. ``tta`` (a
+    outputs, a classifier checkpoint) raise SegdilError before anything is written. With
+    ``skip_existing`` images whose outputs all exist are left alone (an interrupted run continues).
+    The inference options are :class:`segdil.inference.engine.InferenceOptions`; ``tta`` (a
     :class:`segdil.inference.tta.TTA`) averages the softmax probabilities of flipped/rescaled views.
     """
     from tqdm import tqdm
@@ -147,16 +212,25 @@ def predict_files(
     from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.io import IMAGE_EXTS, class_palette
     from segdil.device import resolve_device
-    from segdil.inference.fuse import fold_batchnorm
-    from segdil.inference.tiling import check_tiling, predict_logits
+    from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
     from segdil.inference.tta import predict_log_proba
     from segdil.models import model_class
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
-    check_tiling(tile, overlap)
+    options = InferenceOptions(
+        precision=precision, fuse=fuse, channels_last=channels_last, compile=compile,
+        memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB if memory_budget_mb is None else memory_budget_mb, tile=tile, overlap=overlap,
+    )
+    options.check()
+    if overwrite and skip_existing:
+        raise SegdilError("--overwrite and --skip-existing contradict each other; give one")
     exts = normalize_exts(exts or IMAGE_EXTS)
-    jobs = plan_jobs(collect_images(inputs, exts, recursive), out, overlay, probs)
+    summary = PredictSummary()
+    jobs = plan_jobs(collect_images(inputs, exts, recursive, summary.symlink_loops), out, overlay, probs)
+    if skip_existing:
+        jobs, done = skip_done(jobs)
+        summary.skipped_existing = [job.source for job in done]
     check_outputs(inputs, out, jobs, overwrite)
 
     ckpt = load_checkpoint(checkpoint)
@@ -166,25 +240,34 @@ def predict_files(
     if int(model_args.get("in_channels", 3)) != 3:
         raise SegdilError(f"{checkpoint}: the model takes {model_args['in_channels']} input channels; segdil predict feeds RGB images (3 channels)")
     run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
-    if fuse:
-        model = fold_batchnorm(model)
+    predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, options)
     data_cfg = checkpoint_config(ckpt).data
+    summary.stale_temporaries = remove_stale_temporaries(jobs)
+    palette = class_palette(ckpt.get("class_colors"), ckpt.get("class_names"))
+    num_classes = int(model_args.get("num_classes") or 0)
+    if num_classes > 256:
+        raise SegdilError(f"{checkpoint}: {num_classes} classes do not fit an 8-bit index mask (at most 256)")
 
-    summary = PredictSummary()
-    palette = None
-    with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar, ThreadPoolExecutor(1) as writer:
+        pending: list = []
         for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg.mean, data_cfg.std, summary, bar):
-            logits = predict_logits(model, tensor, device=run_device, tile=tile, overlap=overlap) if tta is None else predict_log_proba(model, tensor, tta, device=run_device, tile=tile, overlap=overlap)
-            if palette is None:
-                if logits.shape[1] > 256:
-                    raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")
-                palette = class_palette(ckpt.get("class_colors"), ckpt.get("class_names"))
-            for job, image, image_logits in zip(batch_jobs, images, logits):
-                write_outputs(job, image, image_logits, palette)
-                summary.written.append(job.mask)
-                bar.update(1)
+            logits = predictor.logits(tensor) if tta is None else predict_log_proba(None, tensor, tta, logits_fn=predictor.logits)
+            if logits.shape[1] > 256:
+                raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")
+            pending.append(writer.submit(_write_batch, batch_jobs, images, logits, palette, summary, bar))
+            while len(pending) > 2:  # bound the logits waiting to be written
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+    summary.fp32_fallbacks, summary.inference = predictor.fp32_fallbacks, predictor.describe()
     return summary
+
+
+def _write_batch(batch_jobs, images, logits, palette, summary: PredictSummary, bar) -> None:
+    for job, image, image_logits in zip(batch_jobs, images, logits):
+        write_outputs(job, image, image_logits, palette)
+        summary.written.append(job.mask)
+        bar.update(1)
 
 
 def write_outputs(job: PredictJob, image: np.ndarray, logits: torch.Tensor, palette: np.ndarray) -> None:
@@ -205,13 +288,45 @@ def overlay_image(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alph
     return np.clip(image.astype(np.float32) * (1 - alpha) + colours * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
-def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar) -> Iterator[tuple[list, list, torch.Tensor]]:
-    """Runs of up to ``batch_size`` readable images of one size; unreadable files go to ``summary.failed``."""
+def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar, ahead: int = 2) -> Iterator[tuple[list, list, torch.Tensor]]:
+    """Runs of up to ``batch_size`` readable images of one size, decoded and normalised ``ahead``
+    batches in advance by a reader thread; unreadable files go to ``summary.failed``."""
     from segdil.data.transforms import to_tensor
     from segdil.inference.tiling import same_size_runs
 
-    for run in same_size_runs(_readable(jobs, summary, bar), lambda item: item[1].shape, batch_size):
-        yield [j for j, _ in run], [im for _, im in run], torch.stack([to_tensor(im, mean, std) for _, im in run])
+    done = object()
+    batches: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for run in same_size_runs(_readable(jobs, summary, bar), lambda item: item[1].shape, batch_size):
+                item = ([j for j, _ in run], [im for _, im in run], torch.stack([to_tensor(im, mean, std) for _, im in run]))
+                while not stop.is_set():
+                    try:
+                        batches.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            batches.put(done)
+        except BaseException as exc:  # handed to the consumer
+            batches.put(exc)
+
+    reader = threading.Thread(target=read, name="segdil-predict-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)
 
 
 def _readable(jobs, summary: PredictSummary, bar) -> Iterator[tuple[PredictJob, np.ndarray]]:

@@ -1,4 +1,8 @@
-"""The one prediction path: whole images when they fit a pixel budget, overlapping tiles otherwise.
+"""Blended overlapping tiles, and the plain reference forward.
+
+``segdil.inference.engine.Predictor`` is the prediction path of predict, eval and the API; it
+uses ``_predict_tiled`` below for models without a receptive-field bound. ``predict_logits`` is
+the plain path (a pixel budget, then blended tiles), kept for callers that want it.
 
 Registered models return full H×W logits for any input size (those that need a multiple of
 their stride pad and crop inside ``forward``), so images go in as they are. Above

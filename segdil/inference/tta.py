@@ -9,7 +9,7 @@ H×W before the softmax; the two combine (every scale, mirrored and not). Every 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +71,7 @@ def parse_tta(items: Sequence[str] | str | None) -> TTA | None:
 
 
 def predict_proba(
-    model: nn.Module,
+    model: nn.Module | None,
     images: torch.Tensor,
     tta: TTA,
     *,
@@ -79,8 +79,10 @@ def predict_proba(
     tile: int | None = None,
     overlap: int = 32,
     amp: bool = False,
+    logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Softmax probabilities ``(N, C, H, W)`` (float32, CPU) averaged over the views of ``tta``."""
+    """Softmax probabilities ``(N, C, H, W)`` (float32, CPU) averaged over the views of ``tta``.
+    ``logits_fn`` (e.g. a ``Predictor``'s ``logits``) predicts each view instead of ``predict_logits``."""
     from segdil.inference.tiling import predict_logits
 
     if images.ndim != 4:
@@ -95,7 +97,7 @@ def predict_proba(
             view = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
         if flipped:
             view = view.flip(-1)
-        logits = predict_logits(model, view, device=device, tile=tile, overlap=overlap, amp=amp)
+        logits = logits_fn(view) if logits_fn is not None else predict_logits(model, view, device=device, tile=tile, overlap=overlap, amp=amp)
         if flipped:
             logits = logits.flip(-1)
         if logits.shape[-2:] != (height, width):

@@ -22,8 +22,10 @@ def evaluate(
     fmt: str | None = None,
     classes_by_index: bool = False,
     tta=None,
+    inference: Any = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
-    """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data)."""
+    """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data).
+    ``inference``: the ``InferenceOptions`` of checkpoint mode (default: predict's fast defaults)."""
     background = parse_background(background_class)
     folder_mode = any(v is not None for v in (pred_dir, gt_dir, num_classes))
     model_mode = any(v is not None for v in (checkpoint, data_root))
@@ -40,7 +42,7 @@ def evaluate(
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index, tta)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index, tta, inference)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -126,19 +128,21 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 def eval_checkpoint(
     checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
-    classes_by_index: bool = False, tta=None,
+    classes_by_index: bool = False, tta=None, inference: Any = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
     instances where it has them. The checkpoint's classes must be the data's (count and names);
-    ``classes_by_index`` accepts other names for as many classes, scored under the data's names."""
+    ``classes_by_index`` accepts other names for as many classes, scored under the data's names.
+    Prediction is ``segdil predict``'s (``Predictor`` with ``inference``), with ``tta`` views averaged."""
     import torch
 
     from segdil.checkpoint import checked_model_args, checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
-    from segdil.inference.tiling import predict_logits, same_size_runs
+    from segdil.inference.engine import InferenceOptions, Predictor
+    from segdil.inference.tiling import same_size_runs
     from segdil.inference.tta import predict_log_proba
     from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
@@ -158,7 +162,7 @@ def eval_checkpoint(
     if len(class_names) != num_classes:
         raise SegdilError(f"{checkpoint}: the model predicts {num_classes} classes but the class names list {len(class_names)}; was it trained on another dataset?")
     run_device = resolve_device(device)
-    model = model_from_checkpoint(ckpt, run_device)
+    predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, inference or InferenceOptions())
     background = eval_cfg.background_class if background == "default" else background
     evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
     by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
@@ -182,7 +186,7 @@ def eval_checkpoint(
 
     for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
         batch, gt = torch.stack([image for image, _, _ in run]), torch.stack([mask for _, mask, _ in run])
-        logits = predict_logits(model, batch, device=run_device, tile=None) if tta is None else predict_log_proba(model, batch, tta, device=run_device)
+        logits = predictor.logits(batch) if tta is None else predict_log_proba(None, batch, tta, logits_fn=predictor.logits)
         if logits.shape[1] != num_classes:
             raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
         if by_instance is not None:

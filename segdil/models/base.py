@@ -20,6 +20,9 @@ class SegModel(nn.Module):
         min_input_size: the smallest H and W the model accepts.
         full_resolution_path: attribute names of the submodules on the path from input to head
             that must never pool, stride or resample (checked by the test suite; empty: none).
+
+    Tiled inference (``segdil.inference.engine``) reads ``receptive_field_radius`` and, for models
+    with image-level context, the ``image_context``/``forward_with_context`` pair.
     """
 
     is_classifier: ClassVar[bool] = False
@@ -32,6 +35,25 @@ class SegModel(nn.Module):
     def input_multiple(self) -> int:
         """The multiple ``forward`` pads H and W up to internally (1: none)."""
         return 1
+
+    @property
+    def receptive_field_radius(self) -> int | None:
+        """An upper bound on how far (pixels, per side) an output pixel's logits reach into the
+        input, not counting ``image_context``; None: unknown or unbounded. Tiles with this much
+        context on every inner side give exactly the whole-image logits."""
+        return None
+
+    def image_context(self, images: Any) -> Any:
+        """Optional hook for models with image-level context: computed once per image (e.g. on the
+        whole image at the context stream's resolution) and passed to ``forward_with_context``
+        for every tile, so tiles see the context of the whole image. None (the default): no
+        such context; tiles run ``forward``."""
+        return None
+
+    def forward_with_context(self, x: Any, context: Any) -> Any:
+        """Logits of a tile ``x`` given ``image_context`` of its whole image; must equal the
+        corresponding crop of ``forward(whole image)`` away from the tile borders."""
+        return self(x)
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:

@@ -71,6 +71,20 @@ class FCN(SegModel):
     def input_multiple(self) -> int:
         return 2**self.pools_count
 
+    @property
+    def receptive_field_radius(self) -> int:
+        """An analytic upper bound: each 3x3 layer adds its input stride, each pool its stride,
+        each upsampling twice its input stride, plus one pooling cell for the grid alignment."""
+        stride, radius = 1, 0
+        for stage in self.stages:
+            radius += len(stage) * stride + stride  # the convolutions, then the 2x2 pool
+            stride *= 2
+        radius += len(self.head) * stride
+        for _ in range(self.n_skips):
+            radius += 2 * stride
+            stride //= 2
+        return radius + 2 * stride + self.input_multiple
+
     def __init__(
         self,
         in_channels: int = 3,

@@ -71,6 +71,15 @@ class HDCNet(SegModel):
         args = {**defaults, **{k: v for k, v in model_args.items() if v is not None and k != "name"}}
         return {"rates": tuple(int(r) for r in args["rates"]), "repeat": int(args["blocks"]), "kernel": 3, "stem": 1 if args["stem_width"] else 0}
 
+    @property
+    def receptive_field_radius(self) -> int:
+        """Half the analytic receptive field of the stack (``segdil rf``); the 1x1 head and the
+        residual adds do not widen it."""
+        from segdil.rf import analyze_stack
+
+        stem = 0 if isinstance(self.stem, nn.Identity) else 1
+        return analyze_stack(self.rates, repeat=self.blocks_count, kernel=3, stem=stem).receptive_field // 2
+
     def __init__(
         self,
         in_channels: int = 3,

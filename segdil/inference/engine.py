@@ -1,0 +1,365 @@
+"""The one fast inference path, shared by ``predict``, ``eval --checkpoint`` and the Python API.
+
+A :class:`Predictor` prepares a model once: BatchNorm folded into the convolutions (``fuse``),
+channels_last, bf16 autocast where the hardware computes bf16 natively (``precision: auto``,
+the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and optionally
+``torch.compile``. Then, per batch of images:
+
+* **Whole images whenever they fit the memory budget.** The forward's peak memory per pixel is
+  measured once, on a small probe input, by following every tensor the forward creates (a
+  ``TorchDispatchMode`` that adds storages as they appear and removes them when freed), times
+  ``MEMORY_SAFETY`` for what it cannot see (oneDNN/cuDNN scratch). The pixels one forward may
+  take are ``memory_budget_mb`` / that figure (``--memory-budget``; default
+  ``DEFAULT_MEMORY_BUDGET_MB``, comfortable on a 24 GB machine and on a 16 GB GPU). The image
+  itself, its logits and the model's weights are outside the budget.
+* **Exact tiles otherwise**, from the model's ``receptive_field_radius`` (analytic, on the
+  class): each tile gets ``radius`` pixels of context on every inner side (rounded up to the
+  model's ``input_multiple``, with tiles aligned to it on an image zero-padded to it, as the
+  model pads internally), and only its core, the part at least that far from an inner cut, is
+  kept. The cores partition the image, so tiled logits equal whole-image logits up to
+  floating-point reordering. An explicit ``overlap`` sets the shared pixels (twice the margin)
+  instead; smaller than twice the radius, seams may differ.
+* **Models with image-level context** (``image_context`` on the class): the context is computed
+  once per image and handed to every tile (``forward_with_context``), so tiles see the whole
+  image's context.
+* **A bf16 guard** (``precision: auto`` only): bf16 changes logits by a little, which flips the
+  argmax only where the top two classes are nearly tied. The first image calibrates that error:
+  fp32 and bf16 forwards of a central crop of at most ``GUARD_CROP`` px give, per pixel, how far
+  bf16 moved the margin between its top two classes. For every image the expected share of
+  flipped pixels is the mean, over its pixels, of half the calibrated share of margin errors
+  larger than the pixel's bf16 margin (an error flips a pixel only when it shrinks the margin);
+  above ``GUARD_FRACTION`` (half the 0.1 %
+  the agreement test allows) the image is predicted again in fp32. Confident models keep bf16;
+  barely trained ones, with many near-ties, fall back (``fp32_fallbacks`` counts the re-runs).
+* **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
+  (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (``tiling.predict_logits``); such
+  models are run whole whenever the budget allows, which covers 2048x1024 images by default.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from segdil.device import autocast, native_bf16, resolve_device
+from segdil.errors import SegdilError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
+MEMORY_SAFETY = 1.5  # measured live tensors -> what the allocator and kernels' scratch add
+UNKNOWN_RF_OVERLAP = 128  # blended overlap for models without a receptive-field bound
+PROBE_SIDE = 128  # side of the probe input the memory per pixel is measured on
+GUARD_CROP = 128  # side of the central crop the bf16 error is calibrated on
+GUARD_FRACTION = 5e-4  # expected share of flipped pixels above which an image re-runs in fp32
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How inference runs; the defaults are the fast path (see the module doc)."""
+
+    precision: str = "auto"
+    fuse: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
+    tile: Optional[int] = None  # force tiles of this side (default: from the budget)
+    overlap: Optional[int] = None  # pixels shared by neighbouring tiles (default: from the receptive field)
+
+    def check(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise SegdilError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.memory_budget_mb <= 0:
+            raise SegdilError(f"memory budget {self.memory_budget_mb} MB: must be positive")
+        if self.overlap is not None and self.overlap < 0:
+            raise SegdilError(f"overlap={self.overlap}: must be 0 or more pixels")
+        if self.tile is not None and self.overlap is not None and self.tile <= self.overlap:
+            raise SegdilError(f"tile={self.tile}: must be larger than the overlap ({self.overlap} px); use a larger tile or a smaller overlap")
+
+
+REFERENCE = InferenceOptions(precision="fp32", fuse=False, channels_last=False)  # the plain eager fp32 forward
+
+
+def resolve_precision(precision: str, device: torch.device) -> bool:
+    """Whether inference runs in bf16 autocast: ``auto`` follows :func:`segdil.device.native_bf16`."""
+    if precision not in PRECISIONS:
+        raise SegdilError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return native_bf16(device) if precision == "auto" else precision == "bf16"
+
+
+class Predictor:
+    """A model prepared for inference on ``device`` with ``options``; ``logits(images)`` predicts.
+
+    The input model is not changed (folding works on a copy; without folding it is moved to the
+    device and put in eval mode, and its training flag is restored by ``release``)."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", options: InferenceOptions = InferenceOptions()):
+        options.check()
+        self.options = options
+        self.device = resolve_device(device)
+        self.amp = resolve_precision(options.precision, self.device)
+        self.guard = self.amp and options.precision == "auto"
+        self.margin_errors: Optional[torch.Tensor] = None  # sorted margin errors of the last calibrated image
+        self.fp32_fallbacks = 0
+        self._amp_now = self.amp
+        self.source = model
+        self._was_training = model.training
+        if getattr(type(model), "is_classifier", False):
+            raise SegdilError(f"{type(model).__name__}: classifies whole images; prediction needs a segmentation model")
+        net = model.to(self.device).eval()
+        if options.fuse:
+            from segdil.inference.fuse import fold_batchnorm
+
+            net = fold_batchnorm(net)
+        if options.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+        self.forward = torch.compile(net) if options.compile else net
+        radius = getattr(model, "receptive_field_radius", None)
+        self.radius: Optional[int] = None if radius is None else int(radius)
+        self.multiple = int(getattr(model, "input_multiple", 1) or 1)
+        self.has_context = _overrides_context(model)
+        self._bytes_per_pixel: Optional[float] = None
+
+    def describe(self) -> str:
+        """One line: what runs (for logs and ``bench``)."""
+        o = self.options
+        return f"{'bf16' if self.amp else 'fp32'}, {'BatchNorm folded' if o.fuse else 'unfused'}, {'channels_last' if o.channels_last else 'NCHW'}{', compiled' if o.compile else ''}, budget {o.memory_budget_mb:.0f} MB"
+
+    def release(self) -> None:
+        """Restore the input model's training flag (when it was not copied by folding)."""
+        self.source.train(self._was_training)
+
+    # -- memory -------------------------------------------------------------------------------
+    def bytes_per_pixel(self) -> float:
+        """Peak bytes of tensors alive during a forward, per input pixel, times ``MEMORY_SAFETY``."""
+        if self._bytes_per_pixel is None:
+            side = max(PROBE_SIDE, 2 * self.multiple)
+            side = -(-side // self.multiple) * self.multiple
+            probe = torch.zeros(1, 3, side, side, device=self.device)
+            amp = self.amp and not self.guard  # a guarded bf16 model may re-run in fp32: budget for that
+            with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
+                x = self._to_device(probe)
+                self.net(x)
+            self._bytes_per_pixel = MEMORY_SAFETY * live.peak / (side * side)
+        return self._bytes_per_pixel
+
+    def pixel_capacity(self) -> int:
+        """Input pixels one forward pass may take within the budget."""
+        return max(1, int(self.options.memory_budget_mb * 2**20 / self.bytes_per_pixel()))
+
+    def tile_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The tile of a ``height`` x ``width`` image (padded to the model's multiple): ``tile`` when
+        given, else the largest near-square tile within the budget, each side a multiple of
+        ``input_multiple`` and larger than twice the context margin."""
+        m = self.multiple
+        if self.options.tile is not None:
+            side = max(m, self.options.tile // m * m)
+            return min(side, height), min(side, width)
+        capacity = self.pixel_capacity()
+        side = max(m, math.isqrt(capacity) // m * m)
+        tile_h = min(side, height)
+        tile_w = min(width, max(m, capacity // tile_h // m * m))
+        return tile_h, tile_w
+
+    # -- prediction ---------------------------------------------------------------------------
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """float32 logits ``(N, C, H, W)`` on the CPU of normalised images ``(N, 3, H, W)``."""
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        logits = self._logits(images)
+        if self.guard:
+            for index in range(len(images)):
+                self.margin_errors = self._calibrate(images[index : index + 1])  # per image: no image depends on another
+                if logits.shape[1] > 1 and self.expected_flips(logits[index]) > GUARD_FRACTION:
+                    logits[index] = self._logits(images[index : index + 1], amp=False)[0]
+                    self.fp32_fallbacks += 1
+        return logits
+
+    def _logits(self, images: torch.Tensor, amp: Optional[bool] = None) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        self._amp_now = self.amp if amp is None else amp
+        try:
+            with torch.no_grad():
+                if self.options.tile is None and not self.has_context and height * width <= self.pixel_capacity():
+                    per_pass = max(1, self.pixel_capacity() // (height * width))
+                    return torch.cat([self._run(images[i : i + per_pass]).cpu() for i in range(0, len(images), per_pass)])
+                return torch.cat([self._tiled(images[i : i + 1]) for i in range(len(images))])
+        finally:
+            self._amp_now = self.amp
+
+    def expected_flips(self, logits: torch.Tensor) -> float:
+        """Expected share of pixels whose argmax bf16 flips: per pixel, the calibrated share of
+        margin errors larger than its top-two margin, averaged over the image."""
+        assert self.margin_errors is not None
+        top2 = logits.topk(2, dim=0).values
+        margin = (top2[0] - top2[1]).flatten().contiguous()
+        larger = len(self.margin_errors) - torch.searchsorted(self.margin_errors, margin, right=True)
+        return 0.5 * float(larger.float().mean()) / len(self.margin_errors)
+
+    def _calibrate(self, image: torch.Tensor) -> torch.Tensor:
+        """Sorted per-pixel errors bf16 makes in the margin between its top two classes, against
+        fp32, on a central crop."""
+        height, width = image.shape[-2:]
+        m = self.multiple
+        crop_h, crop_w = (max(m, min(side, GUARD_CROP) // m * m) for side in (height, width))
+        y, x = (height - crop_h) // 2, (width - crop_w) // 2
+        crop = image[..., y : y + crop_h, x : x + crop_w]
+        with torch.no_grad():
+            context = self.source.image_context(self._to_device(image)) if self.has_context else None
+            self._amp_now = False
+            reference = self._run(crop, context)
+            self._amp_now = True
+            fast = self._run(crop, context)
+        self._amp_now = self.amp
+        top2 = fast.topk(2, dim=1).indices
+        difference = (fast - reference).gather(1, top2)
+        return (difference[:, 0] - difference[:, 1]).abs().flatten().sort().values.contiguous()
+
+    def margin(self) -> Optional[int]:
+        """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
+        no receptive-field bound (blended tiles)."""
+        if self.options.overlap is not None:
+            half = -(-self.options.overlap // 2)
+        elif self.radius is not None:
+            half = self.radius
+        else:
+            return None
+        return -(-half // self.multiple) * self.multiple
+
+    def _tiled(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        margin = self.margin()
+        if margin is None:
+            return self._blended(image)
+        m = self.multiple
+        padded = image
+        if (-height) % m or (-width) % m:
+            padded = nn.functional.pad(image, (0, (-width) % m, 0, (-height) % m))
+        ph, pw = padded.shape[-2:]
+        context = self.source.image_context(self._to_device(padded)) if self.has_context else None
+        if context is None and self.options.tile is None and ph * pw <= self.pixel_capacity():
+            return self._run(padded).cpu()[..., :height, :width]
+        tile_h, tile_w = self.tile_shape(ph, pw)
+        for side, length in ((tile_h, ph), (tile_w, pw)):
+            if side < length and side <= 2 * margin:
+                raise SegdilError(
+                    f"tile of {side} px with {margin} px of context per side leaves no core; raise --memory-budget or --tile, or lower --overlap"
+                )
+        ys, xs = exact_tiles(ph, tile_h, margin), exact_tiles(pw, tile_w, margin)
+        boxes = [(y, x) for y in ys for x in xs]
+        per_pass = max(1, self.pixel_capacity() // (tile_h * tile_w))
+        out: Optional[torch.Tensor] = None
+        for start in range(0, len(boxes), per_pass):
+            chunk = boxes[start : start + per_pass]
+            batch = torch.cat([padded[..., y[0] : y[0] + tile_h, x[0] : x[0] + tile_w] for y, x in chunk])
+            logits = self._run(batch, context).cpu()
+            if out is None:
+                out = torch.empty(1, logits.shape[1], height, width)
+            for ((y0, cy0, cy1), (x0, cx0, cx1)), tile_logits in zip(chunk, logits):
+                cy1, cx1 = min(cy1, height), min(cx1, width)
+                if cy0 < cy1 and cx0 < cx1:
+                    out[0, :, cy0:cy1, cx0:cx1] = tile_logits[:, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        assert out is not None
+        return out
+
+    def _blended(self, image: torch.Tensor) -> torch.Tensor:
+        from segdil.inference.tiling import _predict_tiled
+
+        overlap = UNKNOWN_RF_OVERLAP if self.options.overlap is None else self.options.overlap
+        tile_h, tile_w = self.tile_shape(*image.shape[-2:])
+        tile = max(min(tile_h, tile_w), overlap + self.multiple)
+        with autocast(self.device, self._amp_now):
+            return _predict_tiled(_Prepared(self), image, self.device, tile, overlap)
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
+        return batch.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
+
+    def _run(self, batch: torch.Tensor, context: Any = None) -> torch.Tensor:
+        x = self._to_device(batch)
+        with autocast(self.device, self._amp_now):
+            out = self.forward(x) if context is None else self.net.forward_with_context(x, context)
+        if out.ndim != 4 or out.shape[0] != batch.shape[0] or out.shape[-2:] != batch.shape[-2:]:
+            raise SegdilError(
+                f"{type(self.source).__name__}: returned shape {tuple(out.shape)} for input {tuple(batch.shape)}; "
+                "prediction needs a segmentation model that returns (N, C, H, W) logits"
+            )
+        return out.float()
+
+
+class _Prepared(nn.Module):
+    """The prepared network behind the blended-tile path (``tiling._predict_tiled`` calls ``model(x)``)."""
+
+    def __init__(self, predictor: Predictor):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictor.forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x)
+
+
+def _overrides_context(model: nn.Module) -> bool:
+    """Whether the model's class implements ``SegModel.image_context`` (the per-image context hook)."""
+    from segdil.models.base import SegModel
+
+    hook = getattr(type(model), "image_context", None)
+    return hook is not None and hook is not SegModel.image_context
+
+
+def exact_tiles(length: int, size: int, margin: int) -> list[tuple[int, int, int]]:
+    """(tile start, core start, core end) along one side: the cores (``size - 2 * margin`` long)
+    partition ``[0, length)``; each tile holds its core with ``margin`` pixels of context on every
+    side that is not the image border. Starts are multiples of the step's divisors (see the module doc)."""
+    if size >= length:
+        return [(0, 0, length)]
+    core = size - 2 * margin
+    if core <= 0:
+        raise ValueError(f"tile {size} with margin {margin}: no core left")
+    tiles = []
+    for a in range(0, length, core):
+        start = min(max(a - margin, 0), length - size)
+        tiles.append((start, a, min(a + core, length)))
+    return tiles
+
+
+class LiveTensorBytes(torch.utils._python_dispatch.TorchDispatchMode):
+    """Peak bytes of the storages of tensors created inside the block and still alive (views and
+    in-place results of one storage count once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.refs: dict[int, list[int]] = {}  # storage pointer -> [tensors alive, bytes]
+        self.current = 0
+        self.peak = 0
+
+    def _release(self, key: int) -> None:
+        entry = self.refs.get(key)
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.current -= entry[1]
+            del self.refs[key]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in torch.utils._pytree.tree_leaves(out):
+            if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
+                continue
+            storage = tensor.untyped_storage()
+            key = storage.data_ptr()
+            if key == 0:
+                continue
+            entry = self.refs.get(key)
+            if entry is None:
+                entry = self.refs[key] = [0, storage.nbytes()]
+                self.current += entry[1]
+                self.peak = max(self.peak, self.current)
+            entry[0] += 1
+            weakref.finalize(tensor, self._release, key)
+        return out
