@@ -33,6 +33,7 @@ class SynthConfig:
     objects_per_image: list[int] = field(default_factory=lambda: [6, 16])
     thin_lines: bool = True
     seed: int = 0
+    scene: Literal["standard", "hard"] = "standard"  # hard: fields, look-alike decoys, camouflage
 
 
 @dataclass
@@ -46,7 +47,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     synth: SynthConfig = field(default_factory=SynthConfig)
-    crop_size: int = 96
+    crop_size: int | Literal["auto"] = 96  # auto: see segdil.data.transforms.resolve_crop_size
     scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])
     hflip: bool = True
     vflip: bool = False
