@@ -33,6 +33,7 @@ class SynthConfig:
     objects_per_image: list[int] = field(default_factory=lambda: [6, 16])
     thin_lines: bool = True
     seed: int = 0
+    scene: Literal["standard", "hard"] = "standard"  # hard: fields, look-alike decoys, camouflage
 
 
 @dataclass
@@ -48,7 +49,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     synth: SynthConfig = field(default_factory=SynthConfig)
-    crop_size: int = 96
+    crop_size: int | Literal["auto"] = 96  # auto: see segdil.data.transforms.resolve_crop_size
     scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])
     hflip: bool = True
     vflip: bool = False
@@ -212,7 +213,7 @@ def check_ranges(cfg: Config) -> None:
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         for item in value if isinstance(value, list) else [value]:
-            if item is None or isinstance(item, bool):
+            if item is None or isinstance(item, (bool, str)):  # words such as crop_size: auto are checked by their type
                 continue
             too_low = low is not None and (item <= low if low_open else item < low)
             too_high = high is not None and item > high

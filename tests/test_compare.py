@@ -205,7 +205,7 @@ def test_plan_scoped_overrides_sweep_and_alikeness():
     assert budget[0].cfg.train.budget_s == 30 and budget[0].cfg.train.max_steps >= 10**9
     with pytest.raises(SegdilError, match=r"nope:\.\.\.: matches no model label; the labels are hdc_synth, fcn-pool4_synth"):
         plan_models([hdc, fcn], ["nope:model.width=3"])
-    with pytest.raises(SegdilError, match=r"fcn-pool4_synth: data.crop_size=32 but hdc_synth has 64"):
+    with pytest.raises(SegdilError, match=r"fcn-pool4_synth: data.crop_size=32 but hdc_synth has 'auto'"):
         plan_models([hdc, fcn], ["fcn-pool4_synth:data.crop_size=32"])
     with pytest.raises(SegdilError, match=r"model.width: unknown key for model 'hdc'"):
         plan_models([hdc, fcn], ["model.width=8"])

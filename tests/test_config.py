@@ -66,7 +66,7 @@ def test_override_values_are_yaml():
         ("train.max_step=5", "Error: train.max_step: unknown key; valid keys in train: max_steps, batch_size,"),
         ("train.max_steps=abc", "Error: train.max_steps: expected int, got 'abc'"),
         ("train.amp=fp8", "Error: train.amp: expected one of 'auto', 'bf16', 'off', got 'fp8'"),
-        ("model.name=resnet", "Error: model.name: unknown model 'resnet'; valid names: fcn, hdc, seed_classifier, smp"),
+        ("model.name=resnet", "Error: model.name: unknown model 'resnet'; valid names: fcn, hdc, hdc_context, seed_classifier, smp"),
         ("model.widthz=3", "Error: model.widthz: unknown key for model 'hdc'; valid keys: in_channels, num_classes, widths,"),
         ("model.blocks=x", "Error: model.blocks: expected int, got 'x'"),
         ("nosuch.key=1", "Error: nosuch: unknown key; valid keys: model, data, train, eval, name"),

@@ -168,3 +168,89 @@ def test_synth_command(tmp_path):
     assert again.exit_code == 2 and "not empty" in again.output
     bad = CliRunner().invoke(cli, ["data", "synth", str(tmp_path / "x"), "--size", "32", "--max-object", "40"])
     assert bad.exit_code == 2 and "max_object" in bad.output and not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- the hard scene
+
+
+def _class_hued_background_share(scene: str) -> float:
+    """Share of strongly red pixels (the disc colour) that the mask calls background."""
+    import cv2
+
+    red = background = 0
+    for index in range(8):
+        image, mask, _ = generate_sample(SynthConfig(size=64, max_object=32.0, scene=scene), "train", index)
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV_FULL).astype(np.int32)
+        hue = hsv[..., 0] * 360 / 256
+        strong = ((hue < 12) | (hue > 348)) & (hsv[..., 1] > 150) & (hsv[..., 2] > 128)
+        red += int(strong.sum())
+        background += int((strong & (mask == 0)).sum())
+    return background / max(red, 1)
+
+
+def test_hard_scene_has_look_alikes_that_count_as_background():
+    # standard: a strongly red pixel is a disc; hard: decoys of the same colour lie outside the fields
+    assert _class_hued_background_share("standard") < 0.02
+    assert _class_hued_background_share("hard") > 0.1
+
+
+def test_hard_scene_is_deterministic_and_spans_every_size_bin():
+    cfg = SynthConfig(size=96, scene="hard")
+    a = generate_sample(cfg, "val", 2)
+    b = generate_sample(cfg, "val", 2)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+    assert not np.array_equal(a[0], generate_sample(SynthConfig(size=96), "val", 2)[0])
+    sizes = [math.sqrt(o["area"]) for i in range(10) for o in generate_sample(cfg, "train", i)[2]]
+    for low, high in ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64)):
+        assert any(low <= s < high for s in sizes), (low, high)
+
+
+def test_synth_command_writes_the_hard_scene(tmp_path):
+    args = ["data", "synth", "--n-train", "2", "--n-val", "1", "--size", "48", "--max-object", "24", "--scene", "hard"]
+    assert CliRunner().invoke(cli, [*args[:2], str(tmp_path / "a"), *args[2:]]).exit_code == 0
+    assert CliRunner().invoke(cli, [*args[:2], str(tmp_path / "b"), *args[2:]]).exit_code == 0
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    assert json.loads((tmp_path / "a" / "objects.json").read_text())["config"]["scene"] == "hard"
+    bad = CliRunner().invoke(cli, [*args[:2], str(tmp_path / "c"), *args[2:-1], "nope"])
+    assert bad.exit_code == 2 and "--scene" in bad.output
+
+
+def test_unknown_scene_in_a_config_is_a_one_line_error():
+    from segdil.config import load_config
+
+    with pytest.raises(SegdilError, match=r"data.synth.scene: expected one of 'standard', 'hard', got 'nope'"):
+        load_config(None, ["data.synth.scene=nope"])
+
+
+# --------------------------------------------------------------------------- crop_size: auto
+
+
+@pytest.mark.parametrize("size, crop", [(48, 48), (96, 64), (160, 64), (200, 96), (512, 256), (1024, 512), (2048, 512)])
+def test_auto_crop_is_half_the_short_side_within_64_to_512(size, crop):
+    from segdil.config import DataConfig
+    from segdil.data.transforms import resolve_crop_size
+
+    assert resolve_crop_size(DataConfig(crop_size="auto", synth=SynthConfig(size=size, max_object=16.0))) == crop
+    assert resolve_crop_size(DataConfig(crop_size=40)) == 40
+
+
+def test_auto_crop_reads_a_folder_dataset(tmp_path):
+    from PIL import Image
+
+    from segdil.config import DataConfig, load_config
+    from segdil.data.transforms import build_train_transform, resolve_crop_size
+
+    images = tmp_path / "train" / "images"
+    images.mkdir(parents=True)
+    for i, (w, h) in enumerate([(900, 600), (1200, 700), (640, 480)]):
+        Image.new("RGB", (w, h)).save(images / f"{i}.png")
+    cfg = DataConfig(root=str(tmp_path), crop_size="auto")
+    assert resolve_crop_size(cfg) == 288  # median short side 600 -> 300 -> multiple of 32
+    image = np.zeros((600, 900, 3), np.uint8)
+    out = build_train_transform(DataConfig(root=str(tmp_path), crop_size="auto", scale_range=[1.0, 1.0]))(image=image, mask=np.zeros((600, 900), np.uint8))
+    assert out["image"].shape[:2] == (288, 288)
+    with pytest.raises(SegdilError, match="data.crop_size=auto: no training images"):
+        resolve_crop_size(DataConfig(root=str(tmp_path / "empty"), crop_size="auto"))
+    assert load_config("configs/hdc_synth.yaml").data.crop_size == "auto"
+    with pytest.raises(SegdilError, match="data.crop_size: expected int or one of 'auto'"):
+        load_config(None, ["data.crop_size=big"])

@@ -40,7 +40,7 @@ def test_forward_shape_backward_reaches_every_parameter(name, size):
 
 
 def test_unknown_model_name_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown model 'nope'; valid names: fcn, hdc, seed_classifier, smp"):
+    with pytest.raises(ValueError, match="unknown model 'nope'; valid names: " + ", ".join(sorted(MODELS))):
         create_model("nope")
 
 
@@ -49,18 +49,33 @@ def test_create_model_drops_none_kwargs():
     assert isinstance(model.blocks[0].layers[0][1], nn.BatchNorm2d)
 
 
-def test_hdc_has_no_pooling_stride_or_interpolation():
-    model = create_model("hdc", num_classes=3, widths=[8], blocks=3)
-    for module in model.modules():
-        assert not isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample, nn.ConvTranspose2d))
-        if isinstance(module, nn.Conv2d):
-            assert module.stride == (1, 1)
-            if module.kernel_size == (3, 3):
-                assert module.padding == module.dilation
-    # no functional interpolation either: every op in the graph keeps the spatial size
-    traced = torch.fx.symbolic_trace(model)
-    for node in traced.graph.nodes:
-        assert "interpolate" not in str(node.target) and "pool" not in str(node.target)
+FULL_RESOLUTION = sorted(name for name, cls in MODELS.items() if cls.full_resolution_path)
+
+
+@pytest.mark.parametrize("name", FULL_RESOLUTION)
+def test_full_resolution_path_has_no_pooling_stride_or_interpolation(name):
+    """Every submodule a family names in ``full_resolution_path`` keeps H×W: no pooling or
+    resampling module, stride 1, size-keeping padding, and no pooling or interpolation call in its
+    traced graph."""
+    cls = MODELS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model(name, num_classes=3, **cls.tiny_args())
+    for attr in cls.full_resolution_path:
+        part = getattr(model, attr)
+        for module in part.modules():
+            assert not isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample, nn.ConvTranspose2d)), f"{name}.{attr}: {module}"
+            if isinstance(module, nn.Conv2d):
+                assert module.stride == (1, 1), f"{name}.{attr}: {module}"
+                assert all(p == d * (k - 1) // 2 for p, d, k in zip(module.padding, module.dilation, module.kernel_size)), f"{name}.{attr}: {module}"
+        # no functional pooling or interpolation either (a ModuleList is traced item by item)
+        for traceable in part if isinstance(part, nn.ModuleList) else [part]:
+            for node in torch.fx.symbolic_trace(traceable).graph.nodes:
+                assert "interpolate" not in str(node.target) and "pool" not in str(node.target), f"{name}.{attr}: {node.target}"
+
+
+def test_the_full_resolution_check_covers_hdc():
+    assert "hdc" in FULL_RESOLUTION and MODELS["hdc"].full_resolution_path
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 7), (17, 4)])

@@ -24,8 +24,9 @@ def command() -> None:
 @click.option("--max-object", type=float, default=None, help=f"Largest object size sqrt(area), pixels [default: {DEFAULTS.max_object:g}, at most half of --size].")
 @click.option("--objects-per-image", nargs=2, type=int, default=tuple(DEFAULTS.objects_per_image), show_default=True, metavar="MIN MAX", help="Objects per image, drawn uniformly.")
 @click.option("--no-thin-lines", is_flag=True, help="Leave out the 'line' class (1-3 px wide lines).")
+@click.option("--scene", type=click.Choice(["standard", "hard"]), default=DEFAULTS.scene, show_default=True, help="hard: objects count only inside fields; look-alikes outside, camouflage, class-hued texture.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
-def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float | None, objects_per_image: tuple[int, int], no_thin_lines: bool, overwrite: bool) -> None:
+def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: float, max_object: float | None, objects_per_image: tuple[int, int], no_thin_lines: bool, scene: str, overwrite: bool) -> None:
     """Write the synthetic small-object benchmark to OUT (folder format, objects.json, preview.png)."""
     import json
     import sys
@@ -35,7 +36,7 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
 
     if max_object is None:  # the default adapts to small sizes; an explicit value is checked as given
         max_object = max(min_object, min(DEFAULTS.max_object, size / 2))
-    cfg = SynthConfig(n_train=n_train, n_val=n_val, size=size, min_object=min_object, max_object=max_object, objects_per_image=list(objects_per_image), thin_lines=not no_thin_lines, seed=seed)
+    cfg = SynthConfig(n_train=n_train, n_val=n_val, size=size, min_object=min_object, max_object=max_object, objects_per_image=list(objects_per_image), thin_lines=not no_thin_lines, seed=seed, scene=scene)
     total = n_train + n_val
     with click.progressbar(length=total, label="generating", file=sys.stderr) as bar:
         path = write_synthetic(out, cfg, overwrite=overwrite, progress=lambda done: bar.update(1))

@@ -9,7 +9,9 @@ from segdil.errors import SegdilError
 
 PRESETS: dict[str, tuple[str, ...]] = {
     # the full-resolution HDC net, FCN with 4 pools (bilinear), FCN-8s-style skips, smp Unet-resnet18
-    "small-objects": ("hdc_synth", "fcn-pool4_synth", "fcn8s_synth", "unet-r18_synth"),
+    "small-objects": ("hdc-context_synth", "hdc_synth", "fcn-pool4_synth", "fcn8s_synth", "unet-r18_synth"),
+    # the same models and DeepLabV3-r18 on the hard scene (objects count only inside fields)
+    "small-objects-hard": tuple(f"hard/{stem}" for stem in ("hdc-context_synth", "hdc_synth", "fcn-pool4_synth", "fcn8s_synth", "unet-r18_synth", "deeplabv3-r18_synth")),
 }
 
 # ``--sweep-pools`` trains this config with ``model.pools`` set to each P

@@ -221,6 +221,99 @@ def _draw_distractors(rng: np.random.Generator, image: np.ndarray, cfg: SynthCon
             _paint(image, drawn, colour)
 
 
+# --------------------------------------------------------------------------- the hard scene
+
+
+def _value_noise(rng: np.random.Generator, size: int, cells: int, channels: int = 1) -> np.ndarray:
+    """Smooth noise in [-0.5, 0.5]: a random ``cells``×``cells`` grid resized with cubic interpolation."""
+    grid = rng.random((cells, cells, channels), dtype=np.float32) - np.float32(0.5)
+    out = cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+    return out.reshape(size, size, channels)
+
+
+def _hard_background(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A procedural natural-looking background and the ``fields`` mask where objects count.
+
+    The texture is fractal value noise (four octaves) in a random earthy palette, plus a layer of
+    low-saturation class-hued blotches at object scale (so hue alone does not say "object"). The
+    fields are 1-3 large rotated ellipses or rectangles edged by a 2 px rim, their insides a
+    little brighter and smoother; the same texture and clutter run across the edge, so whether a
+    pixel lies in a field is visible only from tens of pixels around it.
+    """
+    size = cfg.size
+    a = _rgb(rng.uniform(0.05, 0.2), rng.uniform(0.1, 0.35), rng.uniform(0.25, 0.55))
+    b = _rgb(rng.uniform(0.2, 0.45), rng.uniform(0.1, 0.35), rng.uniform(0.3, 0.6))
+    fractal = np.zeros((size, size, 1), dtype=np.float32)
+    for octave, cells in enumerate((3, 6, 12, max(13, size // 4))):
+        fractal += _value_noise(rng, size, cells) * np.float32(0.6**octave)
+    mix = np.clip(fractal + 0.5, 0.0, 1.0)
+    image = a * (1 - mix) + b * mix + 0.25 * _value_noise(rng, size, 5, 3) * np.float32(0.3)
+    # scale-ambiguous texture: blotches of a class hue, washed out, the size of small objects
+    cells = max(4, size // int(rng.integers(4, 9)))
+    blotch = np.clip(_value_noise(rng, size, cells)[..., 0] * 4.0 - 0.8, 0.0, 1.0)[..., None]
+    hue = _HUES[int(rng.integers(1, 5))] + rng.uniform(-_HUE_JITTER, _HUE_JITTER)
+    image = image * (1 - 0.6 * blotch) + 0.6 * blotch * _rgb(hue, rng.uniform(0.2, 0.45), rng.uniform(0.4, 0.7))
+
+    fields = np.zeros((size, size), dtype=bool)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    rims = np.zeros((size, size), dtype=bool)
+    for _ in range(int(rng.integers(1, 4))):
+        cy, cx = rng.uniform(0.2, 0.8, size=2) * size
+        ry, rx = rng.uniform(0.2, 0.4, size=2) * size
+        u, v = _rotate(yy - cy, xx - cx, rng.uniform(0, math.pi))
+        if rng.random() < 0.5:
+            d = (u / rx) ** 2 + (v / ry) ** 2
+            rim_width = 2.0 / min(rx, ry) * 2.0
+        else:
+            d = np.maximum(np.abs(u) / rx, np.abs(v) / ry)
+            rim_width = 2.0 / min(rx, ry)
+        inside = d <= 1.0
+        rims |= inside & (d > 1.0 - rim_width)
+        fields |= inside
+    smooth = cv2.GaussianBlur(image, (0, 0), sigmaX=1.2)
+    lift = np.float32(rng.uniform(0.04, 0.1))
+    image = np.where(fields[..., None], 0.7 * smooth + 0.3 * image + lift, image)
+    rim_colour = _rgb(rng.random(), rng.uniform(0.0, 0.2), rng.choice([rng.uniform(0.05, 0.2), rng.uniform(0.75, 0.95)]))
+    image[rims] = rim_colour
+    return image.astype(np.float32), fields & ~rims
+
+
+def _object_colour(rng: np.random.Generator, class_id: int, camouflage: bool) -> np.ndarray:
+    """A class hue; in the hard scene a third of the objects are washed out (camouflaged)."""
+    hue = _HUES[class_id] + rng.uniform(-_HUE_JITTER, _HUE_JITTER)
+    if camouflage and rng.random() < 1 / 3:
+        return _rgb(hue, rng.uniform(0.3, 0.55), rng.uniform(0.45, 0.75))
+    return _rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
+
+
+def _centre_in(rng: np.random.Generator, region: np.ndarray, margin: float) -> Optional[tuple[float, float]]:
+    """A random pixel centre in ``region`` at least ``margin`` from the image border (None: none)."""
+    size = region.shape[0]
+    lo, hi = int(math.ceil(min(margin, size / 2))), int(math.floor(size - min(margin, size / 2)))
+    ys, xs = np.nonzero(region[lo : hi + 1, lo : hi + 1])
+    if len(ys) == 0:
+        return None
+    k = int(rng.integers(0, len(ys)))
+    return float(ys[k] + lo), float(xs[k] + lo)
+
+
+def _draw_decoys(rng: np.random.Generator, image: np.ndarray, cfg: SynthConfig, fields: np.ndarray, n_classes: int) -> None:
+    """Look-alikes of every class (same shapes, colours and sizes) outside the fields: background."""
+    low, high = cfg.objects_per_image
+    outside = ~fields
+    for _ in range(int(rng.integers(low, high + 1))):
+        class_id = int(rng.integers(1, n_classes + 1))
+        top = _max_line_size(cfg) if class_id == _LINE_CLASS else cfg.max_object
+        obj_size = _log_uniform(rng, cfg.min_object, top)
+        centre = _centre_in(rng, outside, min(_extent(class_id, obj_size), cfg.size / 2))
+        if centre is None:
+            continue
+        colour = _object_colour(rng, class_id, camouflage=True)
+        drawn = _SHAPES[class_id](rng, *centre, obj_size, image.shape[:2])
+        if drawn is not None:
+            _paint(image, drawn, colour)
+
+
 def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """One image (uint8 HxWx3), its mask (uint8 HxW) and its objects; a pure function of (seed, split, index).
 
@@ -231,7 +324,12 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
     size = cfg.size
     shape = (size, size)
     n_classes = len(synth_class_names(cfg)) - 1
-    image = _background(rng, size)
+    hard = cfg.scene == "hard"
+    if hard:
+        image, fields = _hard_background(rng, cfg)
+        _draw_decoys(rng, image, cfg, fields, n_classes)
+    else:
+        image, fields = _background(rng, size), None
     _draw_distractors(rng, image, cfg)
 
     instances = np.zeros(shape, dtype=np.int32)
@@ -244,7 +342,12 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
         top = _max_line_size(cfg) if class_id == _LINE_CLASS else cfg.max_object
         obj_size = _log_uniform(rng, cfg.min_object, top)
         margin = min(_extent(class_id, obj_size), size / 2)
-        if previous is not None and rng.random() < _TOUCH_PROB:  # touch or overlap the previous object
+        if fields is not None:
+            centre = _centre_in(rng, fields, margin)
+            if centre is None:
+                continue
+            cy, cx = centre
+        elif previous is not None and rng.random() < _TOUCH_PROB:  # touch or overlap the previous object
             py, px, pr = previous
             direction = rng.uniform(0, 2 * math.pi)
             distance = (pr + margin) * rng.uniform(0.6, 1.05)
@@ -252,8 +355,7 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
         else:
             cy, cx = rng.uniform(margin, size - margin, size=2)
         cy, cx = min(max(cy, margin), size - margin), min(max(cx, margin), size - margin)
-        hue = _HUES[class_id] + rng.uniform(-_HUE_JITTER, _HUE_JITTER)
-        colour = _rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
+        colour = _object_colour(rng, class_id, camouflage=hard)
         drawn = _SHAPES[class_id](rng, cy, cx, obj_size, shape)
         if drawn is None or not drawn[2].any():
             continue

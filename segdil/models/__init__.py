@@ -15,6 +15,7 @@ from torch import nn
 from segdil.models.base import SegModel
 from segdil.models.fcn import FCN
 from segdil.models.hdc import HDCNet
+from segdil.models.hdc_context import HDCContextNet
 from segdil.models.seed_classifier import SeedClassifier
 from segdil.models.smp import SMPModel
 
@@ -23,6 +24,7 @@ DEFAULT_MODEL = "hdc"
 
 MODELS: dict[str, type[SegModel]] = {
     "hdc": HDCNet,
+    "hdc_context": HDCContextNet,
     "fcn": FCN,
     "seed_classifier": SeedClassifier,
     "smp": SMPModel,

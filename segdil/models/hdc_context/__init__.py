@@ -1,0 +1,3 @@
+from segdil.models.hdc_context.model import HDCContextNet
+
+__all__ = ["HDCContextNet"]

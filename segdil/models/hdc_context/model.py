@@ -1,0 +1,176 @@
+"""The flagship: the full-resolution HDC stream plus a low-resolution context stream.
+
+A full-resolution stack sees only its receptive field (33-65 px), so it cannot tell a small object
+from a look-alike patch of background when only the surroundings decide. The context stream
+pools to stride 2^``context_stages``, runs wide-rate HDC blocks there and an image-level pooling
+branch, and is upsampled and fused with the full-resolution features before the pixel-wise head.
+The full-resolution path (``stem``, ``blocks``, ``fuse``, ``head``) never pools, strides or
+resamples: a 2-pixel object is still 2 pixels wide where the head classifies it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from segdil.models.base import SegModel
+from segdil.models.common import ConvNormAct, make_norm
+from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding
+
+
+class ContextStream(nn.Module):
+    """``stages`` × (3×3 conv, 2×2 max-pool), HDC blocks at that stride, optional image pooling.
+
+    Stage widths double up to ``width`` (e.g. 16, 32, 64). Pooling uses ``ceil_mode`` so any H×W
+    works without padding; the caller resamples the result to the exact input size.
+    """
+
+    def __init__(self, in_channels: int, width: int, stages: int, rates: Sequence[int], blocks: int, image_pool: bool, identity_init: bool, norm: str):
+        super().__init__()
+        widths = [max(8, width >> (stages - 1 - i)) for i in range(stages)]
+        down: list[nn.Module] = []
+        channels = in_channels
+        for w in widths:
+            down += [ConvNormAct(channels, w, norm=norm), nn.MaxPool2d(2, ceil_mode=True)]
+            channels = w
+        self.down = nn.Sequential(*down)
+        self.blocks = nn.Sequential(*[HDCBlock(channels, [channels] * len(rates), rates, norm, residual=True) for _ in range(blocks)])
+        if identity_init:
+            # Yu & Koltun's context module: every dilated layer starts as the identity, so the
+            # stream first passes the pooled features through and learns context on top of them.
+            for module in self.blocks.modules():
+                if isinstance(module, nn.Conv2d) and module.in_channels == module.out_channels and module.kernel_size == (3, 3):
+                    nn.init.dirac_(module.weight)
+        # image-level pooling (ASPP): a global summary added to every low-resolution position;
+        # no normalisation, a 1×1 map has no spatial statistics for BatchNorm in a batch of one
+        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1), nn.ReLU(inplace=True)) if image_pool else None
+        self.out_channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.blocks(self.down(x))
+        if self.image_pool is not None:
+            y = y + self.image_pool(y)
+        return y
+
+
+class HDCContextNet(SegModel):
+    """Full-resolution HDC network with a low-resolution context stream fused back at full size.
+
+    Args:
+        in_channels: input image channels.
+        num_classes: output classes of the 1×1 head.
+        widths: channels of the full-resolution stream: one value, one per block or one per layer.
+        rates: dilation rates of one full-resolution HDC group.
+        blocks: full-resolution HDC blocks (residual).
+        norm: ``batch``, ``group`` or ``none``.
+        stem_width: channels of an undilated 3×3 stem at full resolution (0: none).
+        context_width: channels of the context stream at its lowest resolution (0: no context
+            stream at all; the model is then the plain full-resolution HDC net).
+        context_stages: conv+pool stages of the context stream (its stride is 2**stages).
+        context_rates: dilation rates of the context HDC groups (wider than the full-resolution
+            ones: at stride 8, rates 1, 2, 5, 9 span about 300 input pixels per block).
+        context_blocks: HDC blocks in the context stream.
+        image_pool: add an image-level average (ASPP's image pooling) to the context features.
+        fusion: ``end`` concatenates the upsampled context with the full-resolution features once,
+            before the head; ``every`` also adds a 1×1 projection of it to the input of every
+            full-resolution block after the first (FRRN-style repeated fusion).
+        fuse_width: channels of the 1×1 conv+norm+ReLU applied to the concatenation before the
+            head (0: the head reads the concatenation directly, a purely additive fusion).
+        identity_init: initialise the context stream's dilated 3×3 layers as identities.
+        memory_saver: ``checkpoint`` recomputes each full-resolution block in backward.
+    """
+
+    supports_memory_saver = True
+    width_args = ("widths", "stem_width", "context_width", "fuse_width")
+    full_resolution_path = ("stem", "blocks", "fuse", "head")
+
+    @classmethod
+    def tiny_args(cls) -> dict[str, Any]:
+        return dict(widths=[8], blocks=2, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8, fusion="every")
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 4,
+        widths: Sequence[int] = (32,),
+        rates: Sequence[int] = (1, 2, 5),
+        blocks: int = 2,
+        norm: Literal["batch", "group", "none"] = "batch",
+        stem_width: int = 0,
+        context_width: int = 64,
+        context_stages: int = 3,
+        context_rates: Sequence[int] = (1, 2, 5, 9),
+        context_blocks: int = 2,
+        image_pool: bool = True,
+        fusion: Literal["end", "every"] = "end",
+        fuse_width: int = 32,
+        identity_init: bool = False,
+        memory_saver: Literal["none", "checkpoint"] = "none",
+    ):
+        super().__init__()
+        widths = list(widths)
+        per_block = len(rates)
+        if len(widths) == 1:
+            widths = widths * (blocks * per_block)
+        elif len(widths) == blocks:
+            widths = [w for w in widths for _ in range(per_block)]
+        if len(widths) != blocks * per_block:
+            raise ValueError(f"widths has {len(widths)} values for {blocks} blocks of {per_block} layers: give one width, one per block or one per layer")
+        if blocks < 1 or not rates or any(r < 1 for r in rates) or not context_rates or any(r < 1 for r in context_rates):
+            raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}, context_rates={tuple(context_rates)}")
+        if context_width < 0 or (context_width and context_stages < 1) or context_blocks < 0:
+            raise ValueError(f"context_width={context_width}, context_stages={context_stages}, context_blocks={context_blocks}: need context_width >= 0 (0: no context), context_stages >= 1 and context_blocks >= 0")
+        if fusion not in ("end", "every"):
+            raise ValueError(f"fusion={fusion!r}: valid values are end, every")
+        if memory_saver not in ("none", "checkpoint"):
+            raise ValueError(f"memory_saver={memory_saver!r}: valid values are none, checkpoint")
+        make_norm(norm, 1)  # a one-line error for an unknown norm before anything is built
+        self.rates = tuple(int(r) for r in rates)
+        self.fusion = fusion
+        self.memory_saver = memory_saver
+        check_gridding(self.rates, blocks, False, stem=1 if stem_width else 0)
+
+        self.stem = ConvNormAct(in_channels, stem_width, norm=norm) if stem_width else nn.Identity()
+        channels = stem_width or in_channels
+        body, block_inputs = [], []
+        for b in range(blocks):
+            layer_widths = widths[b * per_block : (b + 1) * per_block]
+            block_inputs.append(channels)
+            body.append(HDCBlock(channels, layer_widths, self.rates, norm, residual=True))
+            channels = layer_widths[-1]
+        self.blocks = nn.ModuleList(body)
+
+        self.context = ContextStream(in_channels, context_width, context_stages, context_rates, context_blocks, image_pool, identity_init, norm) if context_width else None
+        ctx_channels = self.context.out_channels if self.context is not None else 0
+        # 1×1 projections commute with bilinear resampling, so they run at low resolution
+        self.inject = nn.ModuleList([nn.Conv2d(ctx_channels, c, 1) for c in block_inputs[1:]]) if self.context is not None and fusion == "every" else None
+        head_in = channels + ctx_channels
+        if fuse_width:
+            self.fuse: nn.Module = nn.Sequential(nn.Conv2d(head_in, fuse_width, 1, bias=norm == "none"), make_norm(norm, fuse_width), nn.ReLU(inplace=True))
+            head_in = fuse_width
+        else:
+            self.fuse = nn.Identity()
+        self.head = nn.Conv2d(head_in, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        ctx = self.context(x) if self.context is not None else None
+        y = self.stem(x)
+        for i, block in enumerate(self.blocks):
+            if i > 0 and self.inject is not None:
+                y = y + _upsample(self.inject[i - 1](ctx), size)
+            if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
+                y = checkpoint(_RecomputeOnce(block), y, use_reentrant=False)
+            else:
+                y = block(y)
+        if ctx is not None:
+            y = torch.cat([y, _upsample(ctx, size)], dim=1)
+        return self.head(self.fuse(y))
+
+
+def _upsample(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,91 @@
+"""The flagship hdc_context: exact sizes, what the context stream adds, its switches."""
+
+import pytest
+import torch
+from torch import nn
+
+from segdil.models import create_model
+
+TINY = dict(widths=[8], blocks=1, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8)
+
+
+def _tiny(**overrides):
+    torch.manual_seed(0)
+    return create_model("hdc_context", num_classes=3, **{**TINY, **overrides}).eval()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (17, 4), (33, 31)])
+@pytest.mark.parametrize("fusion", ["end", "every"])
+def test_output_has_the_input_size(size, fusion):
+    model = _tiny(fusion=fusion, blocks=2)
+    assert tuple(model(torch.randn(1, 3, *size)).shape) == (1, 3, *size)
+
+
+def test_context_reaches_pixels_the_full_resolution_stream_cannot_see():
+    """A change 40 px away moves a pixel's logits only through the context stream: the
+    full-resolution stream (one block of rates 1, 2: receptive field 7 px) cannot see it."""
+    x = torch.randn(1, 3, 48, 48)
+    far = x.clone()
+    far[..., 40:, 40:] += 3.0
+    for context_width, moves in ((0, False), (8, True)):
+        model = _tiny(context_width=context_width, rates=[1, 2])
+        with torch.no_grad():
+            delta = (model(x) - model(far))[..., :4, :4].abs().max().item()
+        assert (delta > 1e-4) == moves, (context_width, delta)
+
+
+def test_switches_build_what_they_say():
+    assert _tiny(context_width=0).context is None
+    assert _tiny(image_pool=False).context.image_pool is None
+    assert isinstance(_tiny().context.image_pool[0], nn.AdaptiveAvgPool2d)
+    every = _tiny(fusion="every", blocks=3)
+    assert len(every.inject) == 2 and _tiny(blocks=3).inject is None
+    assert isinstance(_tiny(fuse_width=0).fuse, nn.Identity)
+    dilations = [m.dilation[0] for m in _tiny(context_rates=[1, 2, 5, 9]).context.blocks.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert dilations == [1, 2, 5, 9]
+
+
+def test_identity_init_passes_the_pooled_features_through():
+    model = _tiny(identity_init=True, image_pool=False)
+    for module in model.context.blocks.modules():
+        if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
+            x = torch.randn(1, module.in_channels, 9, 9)
+            assert torch.allclose(module(x), x)
+
+
+def test_memory_saver_gives_the_same_gradients():
+    x = torch.randn(2, 3, 20, 24)
+    grads = []
+    for saver in ("none", "checkpoint"):
+        model = _tiny(memory_saver=saver, blocks=2, fusion="every").train()
+        model(x).square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="fusion='sometimes'"):
+        create_model("hdc_context", fusion="sometimes")
+    with pytest.raises(ValueError, match="context_stages=0"):
+        create_model("hdc_context", context_stages=0)
+    with pytest.raises(ValueError, match="widths has 2 values"):
+        create_model("hdc_context", widths=[8, 8], blocks=3)
+
+
+def test_hard_preset_and_ablation_configs_load_and_build():
+    import warnings
+    from pathlib import Path
+
+    from segdil.compare.presets import preset_configs
+    from segdil.config import load_config
+
+    hard = preset_configs("small-objects-hard")
+    assert [p.stem for p in hard][:2] == ["hdc-context_synth", "hdc_synth"] and "deeplabv3-r18_synth" in [p.stem for p in hard]
+    for path in [*hard, *sorted(Path("configs/ablation").glob("*.yaml"))]:
+        cfg = load_config(path)
+        assert cfg.data.synth.scene == "hard", path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            create_model(**cfg.model)
+    assert "hdc-context_synth" in [p.stem for p in preset_configs("small-objects")]
