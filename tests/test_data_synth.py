@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from segdil.cli import cli
 from segdil.config import SynthConfig
 from segdil.data.io import load_image, load_mask
-from segdil.data.synth import SYNTH_CLASSES, SyntheticSegmentation, generate_sample, synth_class_names, write_synthetic
+from segdil.data.synth import SYNTH_CLASSES, SyntheticSegmentation, generate_sample, synth_class_names
+from segdil.data.synth_write import write_synthetic
 from segdil.errors import SegdilError
 
 

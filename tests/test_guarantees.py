@@ -265,3 +265,31 @@ def test_export_interrupted(tmp_path, monkeypatch, where):
     import onnx
 
     onnx.checker.check_model(str(out))
+
+
+@pytest.mark.parametrize("where", ["write", "fsync", "rename"])
+@pytest.mark.parametrize("name", ["photo.png", "photo_probs.npy"])
+def test_predict_output_interrupted(tmp_path, monkeypatch, name, where):
+    """A crash while predict writes a mask or probabilities leaves the old file whole; a rerun
+    with --overwrite (or --skip-existing) finishes the job."""
+    import numpy as np
+    from helpers import make_checkpoint
+
+    from segdil.data.io import load_mask, save_image
+    from segdil.inference.predict import predict_files
+
+    ckpt = make_checkpoint(tmp_path / "m.pt")
+    source = tmp_path / "in" / "photo.jpg"
+    save_image(source, np.random.default_rng(0).integers(0, 255, (40, 52, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    old = {"photo.png": b"old mask", "photo_probs.npy": b"old probabilities"}
+    for file, content in old.items():
+        (out / file).write_bytes(content)
+    crash_writes_of(monkeypatch, name, where)
+    with pytest.raises(Crash):
+        predict_files(ckpt, [source], out, probs=True, device="cpu", overwrite=True, progress=False)
+    assert (out / name).read_bytes() == old[name]
+    monkeypatch.undo()
+    predict_files(ckpt, [source], out, probs=True, device="cpu", overwrite=True, progress=False)
+    assert load_mask(out / "photo.png").shape == (40, 52) and np.load(out / "photo_probs.npy").shape[1:] == (40, 52)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from segdil.checkpoint import save_checkpoint
 from segdil.cli import cli
 from segdil.config import Config, SynthConfig
-from segdil.data.synth import write_synthetic
+from segdil.data.synth_write import write_synthetic
 from segdil.models import create_model
 
 

@@ -80,7 +80,7 @@ def test_predict_and_eval_with_tta_agree(tmp_path):
     from segdil.cli import cli
     from segdil.config import Config, SynthConfig
     from segdil.data.io import load_mask
-    from segdil.data.synth import write_synthetic
+    from segdil.data.synth_write import write_synthetic
     from segdil.models import create_model
 
     root = tmp_path / "data"

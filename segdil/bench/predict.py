@@ -80,6 +80,19 @@ def briefly_trained(model_args: dict[str, Any], steps: int = 4, size: int = 64, 
     return model.eval()
 
 
+def _reference_masks(model, photos, mean, std, dev: torch.device) -> list:
+    """The naive fp32 whole-image argmax of every photo."""
+    from segdil.data.io import load_image
+    from segdil.data.transforms import to_tensor
+
+    masks = []
+    with torch.no_grad():
+        for path in photos:
+            x = to_tensor(load_image(path), mean, std)[None].to(dev)
+            masks.append(model(x).argmax(1)[0].cpu().numpy())
+    return masks
+
+
 def bench_predict(
     model_args: dict[str, Any],
     height: int,
@@ -122,11 +135,7 @@ def bench_predict(
         photos = sample_photos(root / "photos", height, width, images)
         mean, std = cfg.data.mean, cfg.data.std
         model = model.to(dev)
-        reference_masks = []
-        with torch.no_grad():
-            for path in photos:  # the reference masks (also warms the naive path up)
-                x = to_tensor(load_image(path), mean, std)[None].to(dev)
-                reference_masks.append(model(x).argmax(1)[0].cpu().numpy())
+        reference_masks = _reference_masks(model, photos, mean, std, dev)  # also warms the naive path up
         predict_files(ckpt, photos, root / "warm", device=str(dev), progress=False, **options)  # warm-up: caches, compile
         naive_s, predict_s = [], []
         for round_index in range(rounds):

@@ -32,7 +32,7 @@ def synth(out: str, n_train: int, n_val: int, size: int, seed: int, min_object: 
     import sys
     from pathlib import Path
 
-    from segdil.data.synth import write_synthetic
+    from segdil.data.synth_write import write_synthetic
 
     if max_object is None:  # the default adapts to small sizes; an explicit value is checked as given
         max_object = max(min_object, min(DEFAULTS.max_object, size / 2))

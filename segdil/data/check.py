@@ -92,14 +92,8 @@ def check_dataset(root: str | Path, splits: Optional[Sequence[str]] = None, *, s
     return result
 
 
-def _check_split(root: Path, split: str, classes, problems: list[str], summary: bool) -> tuple[dict[str, Any], list[Path], bool]:
-    image_dir, mask_dir = root / split / "images", root / split / "masks"
-    n_classes = len(classes.names) if classes is not None else None
-    names = classes.names if classes is not None else []
-    stats: dict[str, Any] = {"images": 0, "pixels": 0, "ignore_pixels": 0, "class_pixels": [0] * len(names), "object_sizes": {n: [0] * (len(SIZE_BINS) + 1) for n in names[1:]}}
-    if not image_dir.is_dir():
-        problems.append(f"{image_dir}: split folder not found; expected {image_dir} and {mask_dir}")
-        return stats, [], False
+def _list_images(image_dir: Path, problems: list[str]) -> dict[str, Path]:
+    """The split's images by stem; other files and clashing stems are problems."""
     images: dict[str, Path] = {}
     for path in sorted(image_dir.iterdir()):
         if path.name.startswith(".") or path.is_dir():
@@ -111,6 +105,18 @@ def _check_split(root: Path, split: str, classes, problems: list[str], summary: 
             problems.append(f"{path}: two images share the stem {path.stem!r} ({images[path.stem].name}, {path.name}); rename one")
             continue
         images[path.stem] = path
+    return images
+
+
+def _check_split(root: Path, split: str, classes, problems: list[str], summary: bool) -> tuple[dict[str, Any], list[Path], bool]:
+    image_dir, mask_dir = root / split / "images", root / split / "masks"
+    n_classes = len(classes.names) if classes is not None else None
+    names = classes.names if classes is not None else []
+    stats: dict[str, Any] = {"images": 0, "pixels": 0, "ignore_pixels": 0, "class_pixels": [0] * len(names), "object_sizes": {n: [0] * (len(SIZE_BINS) + 1) for n in names[1:]}}
+    if not image_dir.is_dir():
+        problems.append(f"{image_dir}: split folder not found; expected {image_dir} and {mask_dir}")
+        return stats, [], False
+    images = _list_images(image_dir, problems)
     stats["images"] = len(images)
     if not images:
         problems.append(f"{image_dir}: empty split, no images ({', '.join(IMAGE_EXTS)})")

@@ -19,25 +19,17 @@ sizes are drawn up to ``sqrt(3 * 0.9 * size)`` at most. Every sample is a pure f
 from __future__ import annotations
 
 import colorsys
-import dataclasses
-import json
 import math
-import os
-import shutil
-import tempfile
 import zlib
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 
-from segdil.atomic import write_text
 from segdil.config import SynthConfig
-from segdil.data.io import save_image, save_mask
+from segdil.data.synth_shapes import LINE_MAX_FRACTION, SHAPES, rotate
 from segdil.errors import SegdilError
 
 SYNTH_CLASSES: tuple[str, ...] = ("background", "disc", "square", "triangle", "line")
@@ -48,7 +40,6 @@ _HUES = {1: 0.0, 2: 125 / 360, 3: 225 / 360, 4: 55 / 360}
 _HUE_JITTER = 8 / 360
 _DISTRACTOR_HUES = (180 / 360, 300 / 360)
 _TOUCH_PROB = 0.3
-_LINE_MAX_FRACTION = 0.9
 _LINE_CLASS = SYNTH_CLASSES.index("line")
 
 
@@ -79,91 +70,6 @@ def _rgb(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32)
 
 
-# --------------------------------------------------------------------------- shapes
-# Each shape returns (y0, x0, inside, shade) over its bounding box clipped to the image, or None.
-# Pixel (i, j) has its centre at (y=i, x=j); coverage is exact at pixel centres, so the expected
-# area of a shape drawn at size s is s * s.
-
-
-def _window(cy: float, cx: float, radius: float, height: int, width: int):
-    y0, y1 = max(0, math.floor(cy - radius)), min(height, math.ceil(cy + radius) + 1)
-    x0, x1 = max(0, math.floor(cx - radius)), min(width, math.ceil(cx + radius) + 1)
-    if y0 >= y1 or x0 >= x1:
-        return None
-    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
-    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
-    return y0, x0, dy, dx
-
-
-def _rotate(dy: np.ndarray, dx: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
-    return dx * c + dy * s, dy * c - dx * s
-
-
-def _disc(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
-    aspect = rng.uniform(1.0, 1.6)
-    r = size / math.sqrt(math.pi)
-    a, b = r * math.sqrt(aspect), r / math.sqrt(aspect)
-    angle = rng.uniform(0, math.pi)
-    win = _window(cy, cx, a, *shape)
-    if win is None:
-        return None
-    y0, x0, dy, dx = win
-    u, v = _rotate(dy, dx, angle)
-    d = (u / a) ** 2 + (v / b) ** 2
-    return y0, x0, d <= 1.0, 1.0 - 0.45 * np.minimum(d, 1.0)
-
-
-def _square(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
-    aspect = rng.uniform(1.0, 1.5)
-    w, h = size * math.sqrt(aspect), size / math.sqrt(aspect)
-    angle = rng.uniform(0, math.pi)
-    win = _window(cy, cx, math.hypot(w, h) / 2, *shape)
-    if win is None:
-        return None
-    y0, x0, dy, dx = win
-    u, v = _rotate(dy, dx, angle)
-    inside = (np.abs(u) <= w / 2) & (np.abs(v) <= h / 2)
-    stripes = (np.floor((u + w / 2) / 2.0) % 2).astype(np.float32)
-    return y0, x0, inside, 0.65 + 0.35 * np.broadcast_to(stripes, inside.shape)
-
-
-def _triangle(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
-    circumradius = size * math.sqrt(4 / math.sqrt(3)) / math.sqrt(3)
-    angle = rng.uniform(0, 2 * math.pi)
-    win = _window(cy, cx, circumradius, *shape)
-    if win is None:
-        return None
-    y0, x0, dy, dx = win
-    inside = np.ones(np.broadcast_shapes(dy.shape, dx.shape), dtype=bool)
-    for k in range(3):
-        phi = angle + k * 2 * math.pi / 3
-        inside &= dx * np.float32(math.cos(phi)) + dy * np.float32(math.sin(phi)) <= circumradius / 2
-    return y0, x0, inside, None
-
-
-def _line_geometry(rng: np.random.Generator, size: float, image_size: int) -> tuple[float, float]:
-    """Width 1-3 px and length with width * length = size**2, at least 3 widths long."""
-    max_width = max(1, min(3, int(size / math.sqrt(3))))
-    width = float(rng.integers(1, max_width + 1))
-    return width, min(size * size / width, _LINE_MAX_FRACTION * image_size)
-
-
-def _line(rng: np.random.Generator, cy: float, cx: float, size: float, shape: tuple[int, int]):
-    width, length = _line_geometry(rng, size, min(shape))
-    angle = rng.uniform(0, math.pi)
-    win = _window(cy, cx, length / 2 + width / 2, *shape)
-    if win is None:
-        return None
-    y0, x0, dy, dx = win
-    u, v = _rotate(dy, dx, angle)
-    along = u - np.clip(u, -length / 2, length / 2)
-    return y0, x0, along**2 + v**2 <= (width / 2) ** 2, None
-
-
-_SHAPES: dict[int, Callable] = {1: _disc, 2: _square, 3: _triangle, 4: _line}
-
-
 def _extent(class_id: int, size: float) -> float:
     """Half-extent used to keep a shape inside the image."""
     if class_id == _LINE_CLASS:
@@ -172,7 +78,7 @@ def _extent(class_id: int, size: float) -> float:
 
 
 def _max_line_size(cfg: SynthConfig) -> float:
-    return max(cfg.min_object, min(cfg.max_object, math.sqrt(3 * _LINE_MAX_FRACTION * cfg.size)))
+    return max(cfg.min_object, min(cfg.max_object, math.sqrt(3 * LINE_MAX_FRACTION * cfg.size)))
 
 
 # --------------------------------------------------------------------------- images
@@ -216,7 +122,7 @@ def _draw_distractors(rng: np.random.Generator, image: np.ndarray, cfg: SynthCon
         else:  # a hue far from every class
             hue = _DISTRACTOR_HUES[int(rng.integers(0, 2))] + rng.uniform(-10, 10) / 360
             colour = _rgb(hue, rng.uniform(0.25, 0.7), rng.uniform(0.4, 0.9))
-        drawn = _SHAPES[kind](rng, cy, cx, size, shape)
+        drawn = SHAPES[kind](rng, cy, cx, size, shape)
         if drawn is not None:
             _paint(image, drawn, colour)
 
@@ -260,7 +166,7 @@ def _hard_background(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.nda
     for _ in range(int(rng.integers(1, 4))):
         cy, cx = rng.uniform(0.2, 0.8, size=2) * size
         ry, rx = rng.uniform(0.2, 0.4, size=2) * size
-        u, v = _rotate(yy - cy, xx - cx, rng.uniform(0, math.pi))
+        u, v = rotate(yy - cy, xx - cx, rng.uniform(0, math.pi))
         if rng.random() < 0.5:
             d = (u / rx) ** 2 + (v / ry) ** 2
             rim_width = 2.0 / min(rx, ry) * 2.0
@@ -309,7 +215,7 @@ def _draw_decoys(rng: np.random.Generator, image: np.ndarray, cfg: SynthConfig, 
         if centre is None:
             continue
         colour = _object_colour(rng, class_id, camouflage=True)
-        drawn = _SHAPES[class_id](rng, *centre, obj_size, image.shape[:2])
+        drawn = SHAPES[class_id](rng, *centre, obj_size, image.shape[:2])
         if drawn is not None:
             _paint(image, drawn, colour)
 
@@ -356,7 +262,7 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
             cy, cx = rng.uniform(margin, size - margin, size=2)
         cy, cx = min(max(cy, margin), size - margin), min(max(cx, margin), size - margin)
         colour = _object_colour(rng, class_id, camouflage=hard)
-        drawn = _SHAPES[class_id](rng, cy, cx, obj_size, shape)
+        drawn = SHAPES[class_id](rng, cy, cx, obj_size, shape)
         if drawn is None or not drawn[2].any():
             continue
         _paint(image, drawn, colour)
@@ -445,86 +351,3 @@ class SyntheticSegmentation(Dataset):
         image, mask = self.load(int(key) % self.length)
         image, mask = apply_transform(self.transform, image, mask, self.seed, int(key))
         return to_tensor(image, self.mean, self.std), mask_to_tensor(mask)
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _preview(cfg: SynthConfig, count: int = 8) -> np.ndarray:
-    """Images over their colour-coded masks, side by side."""
-    gap, scale = 2, 2 if cfg.size <= 128 else 1
-    palette = np.array(SYNTH_COLORS + ((255, 255, 255),) * (256 - len(SYNTH_COLORS)), dtype=np.uint8)
-    tiles = []
-    for index in range(min(count, cfg.n_train)):
-        image, mask, _ = generate_sample(cfg, "train", index)
-        tiles.append((image, palette[mask]))
-    if not tiles:
-        return np.zeros((cfg.size, cfg.size, 3), dtype=np.uint8)
-    step = cfg.size * scale + gap
-    grid = np.full((2 * step + gap, len(tiles) * step + gap, 3), 255, dtype=np.uint8)
-    for column, (image, colours) in enumerate(tiles):
-        for row, tile in enumerate((image, colours)):
-            big = np.repeat(np.repeat(tile, scale, axis=0), scale, axis=1)
-            y, x = gap + row * step, gap + column * step
-            grid[y : y + big.shape[0], x : x + big.shape[1]] = big
-    return grid
-
-
-def _objects_json(names: list[str], cfg: SynthConfig, objects: dict[str, dict[str, list]]) -> str:
-    """objects.json with one line per image: ``objects[split][stem] = [{class, class_id, bbox, area}, ...]``."""
-    lines = ["{", f' "classes": {json.dumps(names)},', f' "config": {json.dumps(dataclasses.asdict(cfg))},', ' "bbox_format": "x, y, width, height",', ' "objects": {']
-    for s, (split, images) in enumerate(objects.items()):
-        lines.append(f"  {json.dumps(split)}: {{")
-        for i, (stem, found) in enumerate(images.items()):
-            lines.append(f"   {json.dumps(stem)}: {json.dumps(found)}" + ("," if i < len(images) - 1 else ""))
-        lines.append("  }" + ("," if s < len(objects) - 1 else ""))
-    return "\n".join(lines + [" }", "}", ""])
-
-
-def write_synthetic(out_dir: str | Path, cfg: SynthConfig, *, overwrite: bool = False, progress: Optional[Callable[[int], None]] = None) -> Path:
-    """Write the benchmark in the folder format plus ``objects.json`` and ``preview.png``.
-
-    Everything is written to a temporary folder beside ``out_dir`` and renamed into place at the
-    end, so an interrupted run leaves nothing half-written. The same config gives identical bytes.
-    """
-    validate_synth_config(cfg)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise SegdilError(f"{out_dir}: already exists and is not empty; choose a new folder or pass --overwrite")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        names = synth_class_names(cfg)
-        colours = [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in names]
-        classes_yaml = {"classes": names, "colors": colours, "reduce_zero_label": False}
-        write_text(tmp / "classes.yaml", yaml.safe_dump(classes_yaml, default_flow_style=None, sort_keys=False))
-        objects: dict[str, dict[str, list]] = {}
-        done = 0
-        for split, count in (("train", cfg.n_train), ("val", cfg.n_val)):
-            objects[split] = {}
-            (tmp / split / "images").mkdir(parents=True)
-            (tmp / split / "masks").mkdir(parents=True)
-            for index in range(count):
-                image, mask, found = generate_sample(cfg, split, index)
-                stem = f"{index:05d}"
-                save_image(tmp / split / "images" / f"{stem}.png", image)
-                save_mask(tmp / split / "masks" / f"{stem}.png", mask, colours)
-                objects[split][stem] = found
-                done += 1
-                if progress is not None:
-                    progress(done)
-        write_text(tmp / "objects.json", _objects_json(names, cfg, objects))
-        save_image(tmp / "preview.png", _preview(cfg))
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            if old.exists():
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir

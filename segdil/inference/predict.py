@@ -176,6 +176,18 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
         raise SegdilError(f"{existing[0]}{more}: output already exists; pass --overwrite to replace, --skip-existing to keep what is done and continue, or choose another --out folder")
 
 
+def check_predictable(ckpt: dict, checkpoint: Path) -> dict:
+    """The checkpoint's ``model_args``, when its model segments RGB images; else a one-line error."""
+    from segdil.models import model_class
+
+    model_args = ckpt["model_args"]
+    if model_class(model_args.get("name")).is_classifier:
+        raise SegdilError(f"{checkpoint}: model {model_args.get('name')!r} classifies whole images; segdil predict needs a segmentation model")
+    if int(model_args.get("in_channels", 3)) != 3:
+        raise SegdilError(f"{checkpoint}: the model takes {model_args['in_channels']} input channels; segdil predict feeds RGB images (3 channels)")
+    return model_args
+
+
 def predict_files(
     checkpoint: Path,
     inputs: Sequence[Path],
@@ -214,7 +226,6 @@ def predict_files(
     from segdil.device import resolve_device
     from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
     from segdil.inference.tta import predict_log_proba
-    from segdil.models import model_class
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
@@ -234,11 +245,7 @@ def predict_files(
     check_outputs(inputs, out, jobs, overwrite)
 
     ckpt = load_checkpoint(checkpoint)
-    model_args = ckpt["model_args"]
-    if model_class(model_args.get("name")).is_classifier:
-        raise SegdilError(f"{checkpoint}: model {model_args.get('name')!r} classifies whole images; segdil predict needs a segmentation model")
-    if int(model_args.get("in_channels", 3)) != 3:
-        raise SegdilError(f"{checkpoint}: the model takes {model_args['in_channels']} input channels; segdil predict feeds RGB images (3 channels)")
+    model_args = check_predictable(ckpt, checkpoint)
     run_device = resolve_device(device)
     predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, options)
     data_cfg = checkpoint_config(ckpt).data

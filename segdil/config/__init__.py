@@ -1,0 +1,50 @@
+"""YAML configuration (``schema``: the sections; ``load``: files, ``base:``, ``--set``; ``rules``: ranges,
+model arguments, resume; ``bounded_yaml``: alias-bomb-safe YAML): typed sections, one-to-one with constructor arguments.
+
+A config file has four sections. ``model:`` is passed as ``create_model(**model)``; ``data:``,
+``train:`` and ``eval:`` fill the dataclasses below. A file may name one ``base:`` file whose
+values it overrides (one level only). ``--set key.sub=value`` overrides any value; the value is
+parsed as a YAML scalar or list. Unknown keys and wrong types are one-line errors (exit 2).
+"""
+
+from segdil.config.bounded_yaml import MAX_YAML_NODES, safe_load_bounded
+from segdil.config.load import config_from_dict, dump_config, load_config, parse_override
+from segdil.config.rules import (
+    RANGES,
+    RESUMABLE_KEYS,
+    check_model_args,
+    check_ranges,
+    resume_changes,
+    validate_model_section,
+)
+from segdil.config.schema import (
+    Config,
+    DataConfig,
+    EvalConfig,
+    LossConfig,
+    SynthConfig,
+    TrainConfig,
+    default_model_section,
+)
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "EvalConfig",
+    "LossConfig",
+    "MAX_YAML_NODES",
+    "RANGES",
+    "RESUMABLE_KEYS",
+    "SynthConfig",
+    "TrainConfig",
+    "check_model_args",
+    "check_ranges",
+    "config_from_dict",
+    "default_model_section",
+    "dump_config",
+    "load_config",
+    "parse_override",
+    "resume_changes",
+    "safe_load_bounded",
+    "validate_model_section",
+]

@@ -1,0 +1,139 @@
+"""What a loaded config must satisfy beyond its types: value ranges, model arguments, resume rules."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any
+
+from segdil.config.schema import Config
+from segdil.config.values import coerce, plain
+from segdil.errors import SegdilError, shown
+
+# Every numeric setting with a valid range, checked in one place (config_from_dict): key -> (low,
+# high, low_open). None: unbounded on that side. A list value has each item checked.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "data.synth.n_train": (1, None, False),
+    "data.synth.n_val": (1, None, False),
+    "data.synth.size": (8, None, False),
+    "data.synth.min_object": (0, None, True),
+    "data.synth.max_object": (0, None, True),
+    "data.synth.objects_per_image": (0, None, False),
+    "data.crop_size": (0, None, False),
+    "data.scale_range": (0, None, True),
+    "data.color_jitter": (0, None, False),
+    "data.noise": (0, 1, False),
+    "data.val_pad_multiple": (1, None, False),
+    "data.std": (0, None, True),
+    "data.num_workers": (0, None, False),
+    "train.max_steps": (1, None, False),
+    "train.batch_size": (1, None, False),
+    "train.lr": (0, None, True),
+    "train.momentum": (0, 1, False),
+    "train.weight_decay": (0, None, False),
+    "train.warmup_steps": (0, None, False),
+    "train.poly_power": (0, None, True),
+    "train.grad_clip": (0, None, True),
+    "train.loss.ce": (0, None, False),
+    "train.loss.dice": (0, None, False),
+    "train.loss.focal": (0, None, False),
+    "train.loss.lovasz": (0, None, False),
+    "train.loss.class_weights": (0, None, False),
+    "train.seed": (0, None, False),
+    "train.val_every": (1, None, False),
+    "train.ckpt_every": (1, None, False),
+    "train.log_every": (1, None, False),
+    "train.budget_s": (0, None, True),
+    "eval.size_bins": (0, None, True),
+    "eval.small_threshold": (0, None, True),
+    "eval.background_class": (0, 254, False),
+}
+
+
+def check_ranges(cfg: Config) -> None:
+    """Every key of ``RANGES`` within its range; else a one-line error with the valid range."""
+    plain = cfg.to_dict()
+    for key, (low, high, low_open) in RANGES.items():
+        value: Any = plain
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        for item in value if isinstance(value, list) else [value]:
+            if item is None or isinstance(item, (bool, str)):  # words such as crop_size: auto are checked by their type
+                continue
+            too_low = low is not None and (item <= low if low_open else item < low)
+            too_high = high is not None and item > high
+            if too_low or too_high:
+                lower = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+                upper = "" if high is None else f"<= {high:g}"
+                valid = " and ".join(x for x in (lower, upper) if x)
+                raise SegdilError(f"{key}: {shown(value)} is out of range; valid: {valid}")
+
+
+def check_model_args(model_args: dict[str, Any], where: str = "model") -> None:
+    """Build the model on the meta device (no memory, no weights) so that arguments its
+    constructor refuses (e.g. a dilation rate of 0) are a one-line error before anything runs.
+    Weight files and downloads are not touched."""
+    import warnings
+
+    import torch
+
+    from segdil.models import create_model
+
+    args = {k: v for k, v in model_args.items() if k not in ("init_from", "encoder_weights")}
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            create_model(**args)
+    except (ValueError, TypeError, AssertionError, RuntimeError, KeyError, IndexError, ZeroDivisionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegdilError(f"{where}: model {shown(model_args.get('name'))} refuses its arguments ({shown(reason, 200)[1:-1]})") from None
+
+
+# Keys that may differ between a run's saved config.yaml and the config given with --resume:
+# how long and how often, where it runs; nothing that changes the model, the data or the optimisation.
+RESUMABLE_KEYS: tuple[str, ...] = (
+    "name", "train.max_steps", "train.val_every", "train.ckpt_every", "train.log_every",
+    "train.device", "train.budget_s", "data.num_workers", "train.compile",
+)
+
+
+def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dicts, except ``RESUMABLE_KEYS``."""
+    changed: list[str] = []
+
+    def walk(a: Any, b: Any, key: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict) and key != "model":
+            for sub in sorted(set(a) | set(b), key=str):
+                walk(a.get(sub), b.get(sub), f"{key}.{sub}" if key else str(sub))
+        elif key == "model" and isinstance(a, dict) and isinstance(b, dict):
+            changed.extend(f"model.{sub}" for sub in sorted(set(a) | set(b), key=str) if plain(a.get(sub)) != plain(b.get(sub)))
+        elif key not in RESUMABLE_KEYS and plain(a) != plain(b):
+            changed.append(key)
+
+    walk(saved, new, "")
+    return changed
+
+
+def validate_model_section(model: Any) -> dict[str, Any]:
+    """Check ``model:`` against the constructor of the named model: keys and types."""
+    from segdil.models import MODELS
+
+    if not isinstance(model, dict):
+        raise SegdilError(f"model: expected a mapping with at least 'name', got {shown(model)}")
+    name = model.get("name")
+    if name is None:
+        raise SegdilError(f"model.name: missing; valid names: {', '.join(sorted(MODELS))}")
+    if name not in MODELS:
+        raise SegdilError(f"model.name: unknown model {shown(name)}; valid names: {', '.join(sorted(MODELS))}")
+    signature = inspect.signature(MODELS[name])
+    hints = typing.get_type_hints(MODELS[name].__init__) if inspect.isclass(MODELS[name]) else typing.get_type_hints(MODELS[name])
+    valid = [p for p in signature.parameters if p not in ("self", "kwargs")]
+    out = {"name": name}
+    for key, value in model.items():
+        if key == "name":
+            continue
+        if key not in valid:
+            raise SegdilError(f"model.{key}: unknown key for model {shown(name)}; valid keys: {', '.join(valid)}")
+        hint = hints.get(key, Any)
+        out[key] = coerce(value, hint, f"model.{key}")
+    return out
