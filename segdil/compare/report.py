@@ -169,15 +169,24 @@ def device_words(results: dict[str, Any]) -> str:
     return words
 
 
+def _crop_words(data: dict[str, Any]) -> str:
+    if data.get("crop_size") != "auto":
+        return f"training crops {data['crop_size']} px"
+    from segdil.config import config_from_dict
+    from segdil.data.transforms import resolve_crop_size
+
+    return f"training crops {resolve_crop_size(config_from_dict({'data': data}).data)} px (crop_size: auto)"
+
+
 def data_words(settings: dict[str, Any]) -> str:
     data = settings["data"]
     if data.get("root") is None:
         s = data["synth"]
         return (
             f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
-            f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), training crops {data['crop_size']} px"
+            f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), {_crop_words(data)}"
         )
-    return f"the {data.get('format') or 'folder'} dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), training crops {data['crop_size']} px"
+    return f"the {data.get('format') or 'folder'} dataset `{data['root']}` (train split `{data['train_split']}`, validation split `{data['val_split']}`), {_crop_words(data)}"
 
 
 def schedule_words(settings: dict[str, Any]) -> str:
