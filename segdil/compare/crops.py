@@ -66,13 +66,7 @@ def choose_crops(val_ds, num_classes: int, below: float, count: int = 3, size: i
         image, mask = val_ds.load(index)
         box, tiny = densest_window(tiny_objects(mask, num_classes, below, background_class=background_class), mask.shape, size)
         candidates.append((-tiny, index, box))
-    crops = []
-    for _, index, (y0, x0, h, w) in sorted(candidates)[:count]:
-        image, mask = val_ds.load(index)
-        gt = mask[y0 : y0 + h, x0 : x0 + w]
-        points = tiny_objects(gt, num_classes, below, background_class=background_class)
-        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
-    return crops
+    return _crops(val_ds, sorted(candidates)[:count], num_classes, below, background_class)
 
 
 def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: Sequence[float], std: Sequence[float], num_classes: int, below: float, device: str = "cpu", background_class: int | None = 0) -> None:
@@ -160,13 +154,7 @@ def choose_failure_crops(val_ds, missed: dict[int, np.ndarray], num_classes: int
             image, mask = val_ds.load(index)
             box, inside = densest_window(points, mask.shape, size)
             candidates.append((-inside, index, box))
-    crops = []
-    for _, index, (y0, x0, h, w) in sorted(candidates)[:count]:
-        image, mask = val_ds.load(index)
-        gt = mask[y0 : y0 + h, x0 : x0 + w]
-        points = tiny_objects(gt, num_classes, below, background_class=background_class)
-        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
-    return crops
+    return _crops(val_ds, sorted(candidates)[:count], num_classes, below, background_class)
 
 
 def blend(image: np.ndarray, mask: np.ndarray, colors: np.ndarray, background_class: int | None = 0, alpha: float = 0.75) -> np.ndarray:
@@ -217,3 +205,14 @@ def plot_overlays(
         handles = [Patch(color=colors[i] / 255.0, label=name) for i, name in enumerate(class_names) if i != background_class]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return save_figure(fig, path, dpi=DPI)
+
+
+def _crops(val_ds, chosen: list, num_classes: int, below: float, background_class: int | None) -> list[OverlayCrop]:
+    """The crops ``(score, index, box)`` of ``chosen``, with their tiny objects counted."""
+    crops = []
+    for _, index, (y0, x0, h, w) in chosen:
+        image, mask = val_ds.load(index)
+        gt = mask[y0 : y0 + h, x0 : x0 + w]
+        points = tiny_objects(gt, num_classes, below, background_class=background_class)
+        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
+    return crops

@@ -17,19 +17,14 @@ import yaml
 from segdil.atomic import write_text
 from segdil.config import SynthConfig
 from segdil.data.io import save_image, save_mask
+from segdil.data.synth import (
+    SYNTH_CLASSES,
+    SYNTH_COLORS,
+    generate_sample,
+    synth_class_names,
+    validate_synth_config,
+)
 from segdil.errors import SegdilError
-
-SYNTH_CLASSES: tuple[str, ...] = ("background", "disc", "square", "triangle", "line")
-SYNTH_COLORS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (230, 40, 40), (40, 190, 60), (50, 90, 235), (235, 210, 30))
-SPLITS = ("train", "val")
-
-_HUES = {1: 0.0, 2: 125 / 360, 3: 225 / 360, 4: 55 / 360}
-_HUE_JITTER = 8 / 360
-_DISTRACTOR_HUES = (180 / 360, 300 / 360)
-_TOUCH_PROB = 0.3
-_LINE_MAX_FRACTION = 0.9
-_LINE_CLASS = SYNTH_CLASSES.index("line")
-from segdil.data.synth import generate_sample, synth_class_names, validate_synth_config
 
 
 def _preview(cfg: SynthConfig, count: int = 8) -> np.ndarray:
