@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,18 @@ class ConvNormAct(nn.Sequential):
             make_norm(norm, out_channels),
             nn.ReLU(inplace=True),
         )
+
+
+def expand_widths(widths: Sequence[int], blocks: int, per_block: int) -> list[int]:
+    """Output channels of every layer from one width, one per block, or one per layer."""
+    widths = list(widths)
+    if len(widths) == 1:
+        widths = widths * (blocks * per_block)
+    elif len(widths) == blocks:
+        widths = [w for w in widths for _ in range(per_block)]
+    if len(widths) != blocks * per_block:
+        raise ValueError(f"widths has {len(widths)} values for {blocks} blocks of {per_block} layers: give one width, one per block or one per layer")
+    return widths
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from segdil.models.base import SegModel
-from segdil.models.common import ConvNormAct
+from segdil.models.common import ConvNormAct, expand_widths
 
 
 class HDCBlock(nn.Module):
@@ -95,14 +95,8 @@ class HDCNet(SegModel):
         init_from: str | None = None,
     ):
         super().__init__()
-        widths = list(widths)
         per_block = len(rates)
-        if len(widths) == 1:
-            widths = widths * (blocks * per_block)
-        elif len(widths) == blocks:
-            widths = [w for w in widths for _ in range(per_block)]
-        if len(widths) != blocks * per_block:
-            raise ValueError(f"widths has {len(widths)} values for {blocks} blocks of {per_block} layers: give one width, one per block or one per layer")
+        widths = expand_widths(widths, blocks, per_block)
         if blocks < 1 or not rates or any(r < 1 for r in rates):
             raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}")
         if memory_saver not in ("none", "checkpoint"):

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from segdil.models.base import SegModel
-from segdil.models.common import ConvNormAct, make_norm
+from segdil.models.common import ConvNormAct, expand_widths, make_norm
 from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding
 
 
@@ -112,14 +112,8 @@ class HDCContextNet(SegModel):
         memory_saver: Literal["none", "checkpoint"] = "none",
     ):
         super().__init__()
-        widths = list(widths)
         per_block = len(rates)
-        if len(widths) == 1:
-            widths = widths * (blocks * per_block)
-        elif len(widths) == blocks:
-            widths = [w for w in widths for _ in range(per_block)]
-        if len(widths) != blocks * per_block:
-            raise ValueError(f"widths has {len(widths)} values for {blocks} blocks of {per_block} layers: give one width, one per block or one per layer")
+        widths = expand_widths(widths, blocks, per_block)
         if blocks < 1 or not rates or any(r < 1 for r in rates) or not context_rates or any(r < 1 for r in context_rates):
             raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}, context_rates={tuple(context_rates)}")
         if context_width < 0 or (context_width and context_stages < 1) or context_blocks < 0:
