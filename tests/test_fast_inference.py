@@ -47,7 +47,7 @@ def test_tiled_logits_equal_whole_image_logits_on_3000x2000():
     tiles = []
     tiled_predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32", fuse=False, channels_last=False, memory_budget_mb=64))
     real_run = tiled_predictor._run
-    tiled_predictor._run = lambda batch, context=None: tiles.append(tuple(batch.shape)) or real_run(batch, context)
+    tiled_predictor._run = lambda batch, *context: tiles.append(tuple(batch.shape)) or real_run(batch, *context)
     tiled = tiled_predictor.logits(image)
     assert len(tiles) > 1 and all(h < 2000 or w < 3000 for _, _, h, w in tiles)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)  # fp32 summation order only
@@ -77,11 +77,11 @@ class GlobalContextNet(SegModel):
     def image_context(self, images):
         return self.context(images.mean((2, 3)))[..., None, None]
 
-    def forward_with_context(self, x, context):
+    def forward_with_context(self, x, context, offset, image_size):
         return torch.relu(self.local(x)) + context
 
     def forward(self, x):
-        return self.forward_with_context(x, self.image_context(x))
+        return self.forward_with_context(x, self.image_context(x), (0, 0), tuple(x.shape[-2:]))
 
 
 def test_image_context_is_computed_once_per_image_and_given_to_every_tile():
@@ -100,6 +100,49 @@ def test_image_context_is_computed_once_per_image_and_given_to_every_tile():
     assert not torch.allclose(naive, torch.cat([whole[..., :40, :40], whole[..., 80:, 50:]], -1), atol=1e-3)  # per-tile context would differ
 
 
+def flagship(**overrides) -> nn.Module:
+    torch.manual_seed(0)
+    return randomized(create_model("hdc_context", num_classes=3, **{**MODELS["hdc_context"].tiny_args(), **overrides}))
+
+
+def test_the_engine_finds_the_flagships_image_context_hook():
+    assert Predictor(flagship(), "cpu", REFERENCE).has_context
+    assert not Predictor(create_model("hdc", num_classes=3, widths=[8], blocks=1), "cpu", REFERENCE).has_context
+
+
+@pytest.mark.parametrize("overrides", [{"fusion": "every"}, {"fusion": "end"}, {"stem_width": 4, "image_pool": False}, {"context_width": 0}])
+def test_flagship_tiles_equal_the_whole_image(overrides):
+    """The context stream (image pooling: unbounded reach) runs once on the whole image and every
+    tile resamples it at its own pixels; the full-resolution stream gets its receptive field as
+    tile context. Sides 203 and 301 are not multiples of the context stride."""
+    model = flagship(**overrides)
+    image = torch.randn(1, 3, 203, 301)
+    with torch.no_grad():
+        whole = model(image)
+    predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32", tile=64))
+    assert predictor.radius == model.receptive_field_radius
+    tiles = []
+    real_run = predictor._run
+    predictor._run = lambda batch, *context: tiles.extend([tuple(batch.shape[-2:])] * len(batch)) or real_run(batch, *context)
+    tiled = predictor.logits(image)
+    assert len(tiles) > 20 and set(tiles) == {(64, 64)}
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)  # measured: at most 3e-7
+    if overrides.get("context_width") != 0:
+        with torch.no_grad():
+            own_context = model(image[..., :64, :64])
+        assert not torch.allclose(own_context[..., :32, :32], whole[..., :32, :32], atol=1e-3)  # a tile's own context differs
+
+
+@pytest.mark.slow
+def test_flagship_tiles_equal_the_whole_image_on_about_3000x2000():
+    model = flagship()
+    image = torch.randn(1, 3, 2003, 3001)
+    with torch.no_grad():
+        whole = model(image)
+    tiled = Predictor(model, "cpu", InferenceOptions(precision="fp32", tile=512)).logits(image)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("height,width", [(700, 500), (40, 3000), (333, 333)])
 def test_every_forward_stays_within_the_memory_budget(height, width):
     model = randomized(create_model("hdc", num_classes=3, widths=[8], blocks=1))
@@ -108,9 +151,9 @@ def test_every_forward_stays_within_the_memory_budget(height, width):
     peaks = []
     real_run = predictor._run
 
-    def measured(batch, context=None):
+    def measured(batch, *context):
         with LiveTensorBytes() as live:
-            out = real_run(batch, context)
+            out = real_run(batch, *context)
         peaks.append(live.peak)
         return out
 
@@ -125,7 +168,7 @@ def test_whole_image_when_it_fits_the_budget():
     predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32"))
     seen = []
     real_run = predictor._run
-    predictor._run = lambda batch, context=None: seen.append(tuple(batch.shape)) or real_run(batch, context)
+    predictor._run = lambda batch, *context: seen.append(tuple(batch.shape)) or real_run(batch, *context)
     predictor.logits(torch.randn(3, 3, 1024, 2048))
     assert seen and all(shape[-2:] == (1024, 2048) for shape in seen) and sum(s[0] for s in seen) == 3
 

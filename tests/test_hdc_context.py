@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segdil.models import create_model
+from segdil.models.hdc_context.model import bilinear_window
 
 TINY = dict(widths=[8], blocks=1, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8)
 
@@ -32,6 +34,28 @@ def test_context_reaches_pixels_the_full_resolution_stream_cannot_see():
         with torch.no_grad():
             delta = (model(x) - model(far))[..., :4, :4].abs().max().item()
         assert (delta > 1e-4) == moves, (context_width, delta)
+
+
+@pytest.mark.parametrize("low,size", [((3, 5), (17, 37)), ((51, 76), (203, 301)), ((7, 4), (53, 29)), ((1, 1), (5, 9)), ((20, 10), (7, 3))])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bilinear_window_is_the_window_of_the_whole_upsampling(low, size, channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, *low)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    whole = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    (h, w) = size
+    for top, left, height, width in [(0, 0, h, w), (h // 3, w // 5, h - h // 3, w // 2), (h - 1, 1, 1, w - 1), (1, 0, h - 2, 1)]:
+        window = bilinear_window(x, size, (top, left), (height, width))
+        torch.testing.assert_close(window, whole[..., top : top + height, left : left + width], atol=1e-6, rtol=1e-6)  # measured: 1-2 ulp
+
+
+def test_receptive_field_radius_is_the_full_resolution_streams():
+    """The context reaches the whole image through image_context; the radius is the HDC stack's."""
+    for overrides in ({}, {"stem_width": 4}, {"blocks": 2, "rates": [1, 2, 3]}):
+        plain = create_model("hdc", num_classes=3, **{"widths": [8], "blocks": 1, **overrides})
+        assert _tiny(**overrides).receptive_field_radius == plain.receptive_field_radius
+    assert _tiny().receptive_field_radius == 8 and _tiny(stem_width=4).receptive_field_radius == 9
 
 
 def test_switches_build_what_they_say():

@@ -50,9 +50,12 @@ class SegModel(nn.Module):
         such context; tiles run ``forward``."""
         return None
 
-    def forward_with_context(self, x: Any, context: Any) -> Any:
-        """Logits of a tile ``x`` given ``image_context`` of its whole image; must equal the
-        corresponding crop of ``forward(whole image)`` away from the tile borders."""
+    def forward_with_context(self, x: Any, context: Any, offset: tuple[int, int], image_size: tuple[int, int]) -> Any:
+        """Logits of the tile ``x`` of the image whose ``image_context`` is ``context``: the tile's
+        top-left pixel is at ``offset`` (row, column) of that image, whose size (as the tiler
+        padded it) is ``image_size`` (H, W). Must equal the matching crop of ``forward(whole
+        image)`` at least ``receptive_field_radius`` pixels from the tile's inner borders. The
+        tiler calls it once per tile."""
         return self(x)
 
     @classmethod

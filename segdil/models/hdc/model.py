@@ -75,10 +75,7 @@ class HDCNet(SegModel):
     def receptive_field_radius(self) -> int:
         """Half the analytic receptive field of the stack (``segdil rf``); the 1x1 head and the
         residual adds do not widen it."""
-        from segdil.rf import analyze_stack
-
-        stem = 0 if isinstance(self.stem, nn.Identity) else 1
-        return analyze_stack(self.rates, repeat=self.blocks_count, kernel=3, stem=stem).receptive_field // 2
+        return stack_radius(self.rates, self.blocks_count, stem=not isinstance(self.stem, nn.Identity))
 
     def __init__(
         self,
@@ -154,6 +151,14 @@ def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
         for m, (momentum, tracked) in zip(norms, saved):
             m.momentum = momentum
             m.num_batches_tracked.copy_(tracked)
+
+
+def stack_radius(rates: Sequence[int], blocks: int, stem: bool) -> int:
+    """Half the analytic receptive field of an optional 3x3 stem and ``blocks`` HDC groups of
+    ``rates`` (``segdil rf``): how far, per side, an output pixel reaches into the input."""
+    from segdil.rf import analyze_stack
+
+    return analyze_stack(rates, repeat=blocks, kernel=3, stem=int(stem)).receptive_field // 2
 
 
 def check_gridding(rates: Sequence[int], repeat: int, strict: bool, stem: int = 0) -> None:
