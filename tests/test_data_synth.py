@@ -226,8 +226,8 @@ def test_unknown_scene_in_a_config_is_a_one_line_error():
 # --------------------------------------------------------------------------- crop_size: auto
 
 
-@pytest.mark.parametrize("size, crop", [(48, 48), (96, 64), (160, 64), (200, 96), (512, 256), (1024, 512), (2048, 512)])
-def test_auto_crop_is_half_the_short_side_within_64_to_512(size, crop):
+@pytest.mark.parametrize("size, crop", [(48, 48), (96, 64), (128, 96), (160, 128), (200, 128), (300, 128), (512, 256), (1024, 512), (2048, 512)])
+def test_auto_crop_is_half_the_short_side_at_least_128_within_64_to_512(size, crop):
     from segdil.config import DataConfig
     from segdil.data.transforms import resolve_crop_size
 

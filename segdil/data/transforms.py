@@ -27,15 +27,19 @@ MASK_FILL = 255
 
 
 AUTO_CROP_MIN, AUTO_CROP_MAX = 64, 512
+AUTO_CROP_FLOOR = 128  # the crop auto gives images that leave room for it (see resolve_crop_size)
 
 
 def resolve_crop_size(cfg: DataConfig) -> int:
-    """``crop_size`` as a number; ``auto`` is half the median short side of the training images,
-    rounded down to a multiple of 32 and kept within 64…512 (never above the short side itself).
+    """``crop_size`` as a number; ``auto`` is half the median short side of the training images but
+    at least 128 px where the images leave 32 px for the crop to move, rounded down to a multiple
+    of 32 and kept within 64…512 (never above the short side itself).
 
     A fixed 64 px crop throws away the context a 1024 px photo holds; the whole image costs too
     much memory. Half the short side keeps objects at their resolution and most of their
-    surroundings: 96 px synthetic images give 64, 512 px photos 256, 1024 px and larger 512.
+    surroundings; the 128 px floor gives small images' context models a view of their
+    surroundings: 96 px synthetic images give 64, 128 px 96, 160-256 px 128, 512 px photos 256,
+    1024 px and larger 512.
     The sizes are read from the headers of up to 32 training images (the synthetic benchmark:
     ``data.synth.size``).
     """
@@ -60,7 +64,8 @@ def resolve_crop_size(cfg: DataConfig) -> int:
             with Image.open(path) as image:
                 sides.append(min(image.size))
         short = int(np.median(sides))
-    crop = min(AUTO_CROP_MAX, max(AUTO_CROP_MIN, short // 2 // 32 * 32))
+    wanted = max(short // 2, min(AUTO_CROP_FLOOR, short - 32))
+    crop = min(AUTO_CROP_MAX, max(AUTO_CROP_MIN, wanted // 32 * 32))
     return min(crop, short)
 
 

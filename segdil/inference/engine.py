@@ -214,7 +214,7 @@ class Predictor:
         y, x = (height - crop_h) // 2, (width - crop_w) // 2
         crop = image[..., y : y + crop_h, x : x + crop_w]
         with torch.no_grad():
-            context = self.source.image_context(self._to_device(image)) if self.has_context else None
+            context = self._context(image)
             self._amp_now = False
             reference = self._run(crop, context, [(y, x)], (height, width))
             self._amp_now = True
@@ -245,7 +245,7 @@ class Predictor:
         if (-height) % m or (-width) % m:
             padded = nn.functional.pad(image, (0, (-width) % m, 0, (-height) % m))
         ph, pw = padded.shape[-2:]
-        context = self.source.image_context(self._to_device(padded)) if self.has_context else None
+        context = self._context(padded)
         if context is None and self.options.tile is None and ph * pw <= self.pixel_capacity():
             return self._run(padded).cpu()[..., :height, :width]
         tile_h, tile_w = self.tile_shape(ph, pw)
@@ -279,6 +279,14 @@ class Predictor:
         tile = max(min(tile_h, tile_w), overlap + self.multiple)
         with autocast(self.device, self._amp_now):
             return _predict_tiled(_Prepared(self), image, self.device, tile, overlap)
+
+    def _context(self, image: torch.Tensor) -> Any:
+        """``image_context`` of a whole image by the prepared network, in fp32 whatever the
+        precision: bf16 tiles, their fp32 re-runs and the guard's reference share one context."""
+        if not self.has_context:
+            return None
+        with torch.no_grad(), autocast(self.device, False):
+            return self.net.image_context(self._to_device(image))
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
