@@ -9,7 +9,8 @@ from torch import nn
 
 from segdil.config import Config
 from segdil.data.transforms import to_tensor
-from segdil.inference.engine import REFERENCE, InferenceOptions, LiveTensorBytes, Predictor, exact_tiles
+from segdil.inference.engine import REFERENCE, InferenceOptions, Predictor, exact_tiles
+from segdil.inference.live_memory import LiveTensorBytes
 from segdil.models import MODELS, create_model
 from segdil.models.base import SegModel
 
@@ -47,7 +48,7 @@ def test_tiled_logits_equal_whole_image_logits_on_3000x2000():
     tiles = []
     tiled_predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32", fuse=False, channels_last=False, memory_budget_mb=64))
     real_run = tiled_predictor._run
-    tiled_predictor._run = lambda batch, *context: tiles.append(tuple(batch.shape)) or real_run(batch, *context)
+    tiled_predictor._run = lambda batch, *context, **kw: tiles.append(tuple(batch.shape)) or real_run(batch, *context, **kw)
     tiled = tiled_predictor.logits(image)
     assert len(tiles) > 1 and all(h < 2000 or w < 3000 for _, _, h, w in tiles)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)  # fp32 summation order only
@@ -123,7 +124,7 @@ def test_flagship_tiles_equal_the_whole_image(overrides):
     assert predictor.radius == model.receptive_field_radius
     tiles = []
     real_run = predictor._run
-    predictor._run = lambda batch, *context: tiles.extend([tuple(batch.shape[-2:])] * len(batch)) or real_run(batch, *context)
+    predictor._run = lambda batch, *context, **kw: tiles.extend([tuple(batch.shape[-2:])] * len(batch)) or real_run(batch, *context, **kw)
     tiled = predictor.logits(image)
     assert len(tiles) > 20 and set(tiles) == {(64, 64)}
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)  # measured: at most 3e-7
@@ -151,9 +152,9 @@ def test_every_forward_stays_within_the_memory_budget(height, width):
     peaks = []
     real_run = predictor._run
 
-    def measured(batch, *context):
+    def measured(batch, *context, **kw):
         with LiveTensorBytes() as live:
-            out = real_run(batch, *context)
+            out = real_run(batch, *context, **kw)
         peaks.append(live.peak)
         return out
 
@@ -168,7 +169,7 @@ def test_whole_image_when_it_fits_the_budget():
     predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32"))
     seen = []
     real_run = predictor._run
-    predictor._run = lambda batch, *context: seen.append(tuple(batch.shape)) or real_run(batch, *context)
+    predictor._run = lambda batch, *context, **kw: seen.append(tuple(batch.shape)) or real_run(batch, *context, **kw)
     predictor.logits(torch.randn(3, 3, 1024, 2048))
     assert seen and all(shape[-2:] == (1024, 2048) for shape in seen) and sum(s[0] for s in seen) == 3
 

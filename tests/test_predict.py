@@ -144,7 +144,7 @@ def test_large_image_is_predicted_at_full_size_in_bounded_tiles(ckpt, tmp_path, 
     Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
     seen, capacity = [], []
     real_run = engine.Predictor._run
-    monkeypatch.setattr(engine.Predictor, "_run", lambda self, batch, *context: seen.append(tuple(batch.shape)) or capacity.append(self.pixel_capacity()) or real_run(self, batch, *context))
+    monkeypatch.setattr(engine.Predictor, "_run", lambda self, batch, *context, **kw: seen.append(tuple(batch.shape)) or capacity.append(self.pixel_capacity()) or real_run(self, batch, *context, **kw))
     out = tmp_path / "out"
     assert run(ckpt, tmp_path / "big.png", "--out", out, "--memory-budget", 64).exit_code == 0
     assert Image.open(out / "big.png").size == (3000, 2000)

@@ -178,5 +178,5 @@ def format_predict(result: dict[str, Any]) -> str:
         f"{result['predict_img_per_s']:.3f} img/s against {result['naive_img_per_s']:.3f} img/s for one naive fp32 NCHW whole-image forward (model only): "
         f"{result['speedup']:.2f}x (rounds {', '.join(f'{r:.2f}' for r in result['speedup_per_round'])}); "
         f"pixel agreement with the naive argmax {100 * result['pixel_agreement_min']:.3f} % (worst image); "
-        f"predict ran {result['inference']}, {result['fp32_fallbacks_per_round']} of {result['images']} images re-run in fp32 by the bf16 guard"
+        f"predict ran {result['inference']}, {result['fp32_fallbacks_per_round']} of {result['images']} images run in fp32 by the bf16 guard"
     )

@@ -26,15 +26,10 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   context map resampled at the tile's own pixels); ``receptive_field_radius`` covers the rest.
   Tiled logits equal whole-image logits within atol 1e-5 in fp32 (measured at most 4e-7 on
   a model with image pooling, ``tests/test_fast_inference.py``).
-* **A bf16 guard** (``precision: auto`` only): bf16 changes logits by a little, which flips the
-  argmax only where the top two classes are nearly tied. The first image calibrates that error:
-  fp32 and bf16 forwards of a central crop of at most ``GUARD_CROP`` px give, per pixel, how far
-  bf16 moved the margin between its top two classes. For every image the expected share of
-  flipped pixels is the mean, over its pixels, of half the calibrated share of margin errors
-  larger than the pixel's bf16 margin (an error flips a pixel only when it shrinks the margin);
-  above ``GUARD_FRACTION`` (half the 0.1 %
-  the agreement test allows) the image is predicted again in fp32. Confident models keep bf16;
-  barely trained ones, with many near-ties, fall back (``fp32_fallbacks`` counts the re-runs).
+* **bf16 without losing the argmax** (``precision: auto``): weights stored in bf16 once, the
+  layers that read the image in fp32, and a guard that runs an image in fp32 when bf16 would
+  flip more than ``GUARD_FRACTION`` of its pixels (:mod:`segdil.inference.precision`;
+  ``fp32_fallbacks`` counts those images).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
   (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (``tiling.predict_logits``); such
   models are run whole whenever the budget allows, which covers 2048x1024 images by default.
@@ -43,7 +38,6 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -52,14 +46,14 @@ from torch import nn
 
 from segdil.device import autocast, native_bf16, resolve_device
 from segdil.errors import SegdilError
+from segdil.inference.live_memory import LiveTensorBytes
+from segdil.inference.precision import GUARD_FRACTION, bf16_network, calibrate, expected_flips, top2_margin
 
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
 MEMORY_SAFETY = 1.5  # measured live tensors -> what the allocator and kernels' scratch add
 UNKNOWN_RF_OVERLAP = 128  # blended overlap for models without a receptive-field bound
-PROBE_SIDE = 128  # side of the probe input the memory per pixel is measured on
-GUARD_CROP = 128  # side of the central crop the bf16 error is calibrated on
-GUARD_FRACTION = 5e-4  # expected share of flipped pixels above which an image re-runs in fp32
+PROBE_SIDES = (96, 160)  # sides of the two probe inputs whose peak memories give the bytes per pixel
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,6 @@ class Predictor:
         self.device = resolve_device(device)
         self.amp = resolve_precision(options.precision, self.device)
         self.guard = self.amp and options.precision == "auto"
-        self.margin_errors: Optional[torch.Tensor] = None  # sorted margin errors of the last calibrated image
         self.fp32_fallbacks = 0
         self._amp_now = self.amp
         self.source = model
@@ -123,6 +116,8 @@ class Predictor:
             net = net.to(memory_format=torch.channels_last)
         self.net = net
         self.forward = torch.compile(net) if options.compile else net
+        self.net_bf16 = bf16_network(net) if self.amp else None
+        self.forward_bf16 = torch.compile(self.net_bf16) if options.compile and self.amp else self.net_bf16
         radius = getattr(model, "receptive_field_radius", None)
         self.radius: Optional[int] = None if radius is None else int(radius)
         self.multiple = int(getattr(model, "input_multiple", 1) or 1)
@@ -140,16 +135,21 @@ class Predictor:
 
     # -- memory -------------------------------------------------------------------------------
     def bytes_per_pixel(self) -> float:
-        """Peak bytes of tensors alive during a forward, per input pixel, times ``MEMORY_SAFETY``."""
+        """Bytes of tensors alive during a forward per input pixel, times ``MEMORY_SAFETY``: the
+        growth of the peak between two probe sizes, so that what does not grow with the image
+        (weights, casts) is not counted per pixel."""
         if self._bytes_per_pixel is None:
-            side = max(PROBE_SIDE, 2 * self.multiple)
-            side = -(-side // self.multiple) * self.multiple
-            probe = torch.zeros(1, 3, side, side, device=self.device)
-            amp = self.amp and not self.guard  # a guarded bf16 model may re-run in fp32: budget for that
-            with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
-                x = self._to_device(probe)
-                self.net(x)
-            self._bytes_per_pixel = MEMORY_SAFETY * live.peak / (side * side)
+            peaks, areas = [], []
+            for side in PROBE_SIDES:
+                side = -(-max(side, 2 * self.multiple) // self.multiple) * self.multiple
+                probe = torch.zeros(1, 3, side, side)
+                amp = self.amp and not self.guard  # a guarded model may run in fp32: budget for that
+                with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
+                    self.network(amp)[0](self._to_device(probe))
+                peaks.append(live.peak)
+                areas.append(side * side)
+            slope = (peaks[1] - peaks[0]) / (areas[1] - areas[0]) if areas[1] > areas[0] else peaks[1] / areas[1]
+            self._bytes_per_pixel = MEMORY_SAFETY * max(slope, 1.0)
         return self._bytes_per_pixel
 
     def pixel_capacity(self) -> int:
@@ -175,18 +175,29 @@ class Predictor:
         """float32 logits ``(N, C, H, W)`` on the CPU of normalised images ``(N, 3, H, W)``."""
         if images.ndim != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        logits = self._logits(images)
-        if self.guard:
-            for index in range(len(images)):
-                self.margin_errors = self._calibrate(images[index : index + 1])  # per image: no image depends on another
-                if logits.shape[1] > 1 and self.expected_flips(logits[index]) > GUARD_FRACTION:
-                    logits[index] = self._logits(images[index : index + 1], amp=False)[0]
-                    self.fp32_fallbacks += 1
-        return logits
+        if not self.guard:
+            return self._logits(images, self.amp)
+        out: list[Optional[torch.Tensor]] = [None] * len(images)
+        errors, bf16_ok = {}, []
+        for index in range(len(images)):  # per image: no image's precision depends on another
+            errors[index], crop_flips = self._calibrate(images[index : index + 1])
+            if crop_flips <= GUARD_FRACTION:
+                bf16_ok.append(index)
+        if bf16_ok:
+            fast = self._logits(images[bf16_ok], True)
+            for index, logits in zip(bf16_ok, fast):
+                if logits.shape[0] < 2 or expected_flips(errors[index], top2_margin(logits)) <= GUARD_FRACTION:
+                    out[index] = logits
+        rerun = [index for index, logits in enumerate(out) if logits is None]
+        if rerun:
+            self.fp32_fallbacks += len(rerun)
+            for index, logits in zip(rerun, self._logits(images[rerun], False)):
+                out[index] = logits
+        return torch.stack(out)  # type: ignore[arg-type]
 
-    def _logits(self, images: torch.Tensor, amp: Optional[bool] = None) -> torch.Tensor:
+    def _logits(self, images: torch.Tensor, amp: bool) -> torch.Tensor:
         height, width = images.shape[-2:]
-        self._amp_now = self.amp if amp is None else amp
+        self._amp_now = amp
         try:
             with torch.no_grad():
                 if self.options.tile is None and not self.has_context and height * width <= self.pixel_capacity():
@@ -196,33 +207,12 @@ class Predictor:
         finally:
             self._amp_now = self.amp
 
-    def expected_flips(self, logits: torch.Tensor) -> float:
-        """Expected share of pixels whose argmax bf16 flips: per pixel, the calibrated share of
-        margin errors larger than its top-two margin, averaged over the image."""
-        assert self.margin_errors is not None
-        top2 = logits.topk(2, dim=0).values
-        margin = (top2[0] - top2[1]).flatten().contiguous()
-        larger = len(self.margin_errors) - torch.searchsorted(self.margin_errors, margin, right=True)
-        return 0.5 * float(larger.float().mean()) / len(self.margin_errors)
-
-    def _calibrate(self, image: torch.Tensor) -> torch.Tensor:
-        """Sorted per-pixel errors bf16 makes in the margin between its top two classes, against
-        fp32, on a central crop."""
+    def _calibrate(self, image: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The guard's margin errors of one image and its expected flips on the calibration crops."""
         height, width = image.shape[-2:]
-        m = self.multiple
-        crop_h, crop_w = (max(m, min(side, GUARD_CROP) // m * m) for side in (height, width))
-        y, x = (height - crop_h) // 2, (width - crop_w) // 2
-        crop = image[..., y : y + crop_h, x : x + crop_w]
         with torch.no_grad():
             context = self._context(image)
-            self._amp_now = False
-            reference = self._run(crop, context, [(y, x)], (height, width))
-            self._amp_now = True
-            fast = self._run(crop, context, [(y, x)], (height, width))
-        self._amp_now = self.amp
-        top2 = fast.topk(2, dim=1).indices
-        difference = (fast - reference).gather(1, top2)
-        return (difference[:, 0] - difference[:, 1]).abs().flatten().sort().values.contiguous()
+            return calibrate(image, self.multiple, lambda crops, offsets, amp: self._run(crops, context, offsets, (height, width), amp=amp))
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
@@ -292,15 +282,23 @@ class Predictor:
         memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         return batch.to(self.device, torch.float32, non_blocking=True).contiguous(memory_format=memory_format)
 
-    def _run(self, batch: torch.Tensor, context: Any = None, offsets: Sequence[tuple[int, int]] = (), image_size: tuple[int, int] = (0, 0)) -> torch.Tensor:
-        """Logits of ``batch``; with an ``image_context``, its tiles lie at ``offsets`` (top, left)
-        in the image of ``image_size`` the context was computed on."""
+    def network(self, amp: bool) -> tuple[nn.Module, Any]:
+        """(the prepared network, its forward, compiled or not) of one precision."""
+        return (self.net_bf16, self.forward_bf16) if amp and self.net_bf16 is not None else (self.net, self.forward)
+
+    def _run(
+        self, batch: torch.Tensor, context: Any = None, offsets: Sequence[tuple[int, int]] = (), image_size: tuple[int, int] = (0, 0), amp: Optional[bool] = None
+    ) -> torch.Tensor:
+        """Logits of ``batch`` (bf16 when ``amp``, default: the precision now running); with an
+        ``image_context``, its tiles lie at ``offsets`` (top, left) in the image of ``image_size``."""
+        amp = self._amp_now if amp is None else amp
+        net, forward = self.network(amp)
         x = self._to_device(batch)
-        with autocast(self.device, self._amp_now):
+        with autocast(self.device, amp):
             if context is None:
-                out = self.forward(x)
+                out = forward(x)
             else:
-                out = torch.cat([self.net.forward_with_context(x[i : i + 1], context, offset, image_size) for i, offset in enumerate(offsets)])
+                out = torch.cat([net.forward_with_context(x[i : i + 1], context, offset, image_size) for i, offset in enumerate(offsets)])
         if out.ndim != 4 or out.shape[0] != batch.shape[0] or out.shape[-2:] != batch.shape[-2:]:
             raise SegdilError(
                 f"{type(self.source).__name__}: returned shape {tuple(out.shape)} for input {tuple(batch.shape)}; "
@@ -317,7 +315,8 @@ class _Prepared(nn.Module):
         self.predictor = predictor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictor.forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x)
+        _, forward = self.predictor.network(self.predictor._amp_now)
+        return forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x).float()
 
 
 def _overrides_context(model: nn.Module) -> bool:
@@ -342,41 +341,3 @@ def exact_tiles(length: int, size: int, margin: int) -> list[tuple[int, int, int
         start = min(max(a - margin, 0), length - size)
         tiles.append((start, a, min(a + core, length)))
     return tiles
-
-
-class LiveTensorBytes(torch.utils._python_dispatch.TorchDispatchMode):
-    """Peak bytes of the storages of tensors created inside the block and still alive (views and
-    in-place results of one storage count once)."""
-
-    def __init__(self):
-        super().__init__()
-        self.refs: dict[int, list[int]] = {}  # storage pointer -> [tensors alive, bytes]
-        self.current = 0
-        self.peak = 0
-
-    def _release(self, key: int) -> None:
-        entry = self.refs.get(key)
-        if entry is None:
-            return
-        entry[0] -= 1
-        if entry[0] == 0:
-            self.current -= entry[1]
-            del self.refs[key]
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in torch.utils._pytree.tree_leaves(out):
-            if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
-                continue
-            storage = tensor.untyped_storage()
-            key = storage.data_ptr()
-            if key == 0:
-                continue
-            entry = self.refs.get(key)
-            if entry is None:
-                entry = self.refs[key] = [0, storage.nbytes()]
-                self.current += entry[1]
-                self.peak = max(self.peak, self.current)
-            entry[0] += 1
-            weakref.finalize(tensor, self._release, key)
-        return out

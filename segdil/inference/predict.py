@@ -55,7 +55,7 @@ class PredictSummary:
     skipped_existing: list[Path] = field(default_factory=list)  # sources whose outputs all existed (skip_existing)
     symlink_loops: list[Path] = field(default_factory=list)  # folder entries that are symlink loops (not predicted)
     stale_temporaries: list[Path] = field(default_factory=list)  # removed on start
-    fp32_fallbacks: int = 0  # images re-run in fp32 by the bf16 guard (near-tied classes)
+    fp32_fallbacks: int = 0  # images the bf16 guard ran in fp32 (near-tied classes)
     inference: str = ""  # what ran (Predictor.describe)
 
 

@@ -1,0 +1,90 @@
+"""bf16 inference: the bf16 network, the memory probe's per-pixel slope and the guard's decisions."""
+
+import pytest
+import torch
+from torch import nn
+
+from segdil.inference.engine import InferenceOptions, Predictor
+from segdil.inference.precision import FP32Input, bf16_network, calibration_boxes, expected_flips
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1)).eval()
+
+
+def test_bf16_network_keeps_the_image_reading_convolution_in_fp32_and_leaves_the_source_alone():
+    net = _net()
+    fast = bf16_network(net)
+    assert isinstance(fast[0], FP32Input) and fast[0].conv.weight.dtype == torch.float32
+    assert fast[2].weight.dtype == torch.bfloat16 and fast[4].weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in net.parameters()) and isinstance(net[0], nn.Conv2d)
+    x = torch.randn(2, 3, 20, 24)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fast(x).float()
+    with torch.no_grad():
+        reference = net(x)
+    assert torch.allclose(out, reference, atol=0.05, rtol=0.05) and not torch.equal(out, reference)
+
+
+class _FixedAllocation(nn.Module):
+    """A convolution plus a 64 MB tensor made on every forward, whatever the input's size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        scratch = torch.ones(16 * 2**20)
+        return self.conv(x) + scratch[0]
+
+
+def test_memory_probe_counts_only_what_grows_with_the_image():
+    plain = Predictor(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)).eval(), "cpu", InferenceOptions(precision="fp32", fuse=False))
+    fixed = Predictor(_FixedAllocation().eval(), "cpu", InferenceOptions(precision="fp32", fuse=False))
+    # 64 MB over a 96x96 probe would be ~7 KB per pixel; the slope sees only the activations
+    assert plain.bytes_per_pixel() <= fixed.bytes_per_pixel() < 2 * plain.bytes_per_pixel() < 200
+
+
+def test_calibration_crops_spread_over_the_image_aligned_to_the_multiple():
+    boxes = calibration_boxes(1024, 2048, 32)
+    assert len(boxes) == 9 and {(h, w) for _, _, h, w in boxes} == {(64, 64)}
+    assert all(y % 32 == 0 and x % 32 == 0 and 0 <= y <= 1024 - 64 and 0 <= x <= 2048 - 64 for y, x, _, _ in boxes)
+    assert len({y for y, _, _, _ in boxes}) == 3 and len({x for _, x, _, _ in boxes}) == 3
+    small = calibration_boxes(40, 50, 1)  # smaller than a crop: the whole image
+    assert set(small) == {(0, 0, 40, 50)}
+
+
+def test_expected_flips_from_calibrated_errors():
+    errors = torch.tensor([0.0, 0.1, 0.2, 0.3]).sort().values
+    assert expected_flips(errors, torch.tensor([10.0, 10.0])) == 0.0
+    assert expected_flips(errors, torch.tensor([0.15])) == pytest.approx(0.5 * 2 / 4)
+
+
+class _Tied(nn.Module):
+    """Two classes whose logits differ by ``gap`` everywhere: near-tied for a tiny gap."""
+
+    def __init__(self, gap: float):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 1, 3, padding=1))
+        self.gap = gap
+
+    def forward(self, x):
+        f = self.body(x)
+        return torch.cat([f * 3, f * 3 + self.gap], 1)
+
+
+@pytest.mark.parametrize("gap, bf16_images", [(1e-3, 0), (50.0, 2)])
+def test_guard_runs_near_tied_images_in_fp32_at_once_and_confident_ones_in_bf16(gap, bf16_images):
+    torch.manual_seed(0)
+    predictor = Predictor(_Tied(gap).eval(), "cpu", InferenceOptions(precision="auto", fuse=False))
+    if not predictor.guard:
+        pytest.skip("this CPU computes no bf16 natively: precision auto is fp32 and unguarded")
+    whole = []
+    real = predictor._logits
+    predictor._logits = lambda images, amp: whole.append((len(images), amp)) or real(images, amp)
+    logits = predictor.logits(torch.randn(2, 3, 96, 128))
+    assert logits.shape == (2, 2, 96, 128) and logits.dtype == torch.float32
+    assert sum(n for n, amp in whole if amp) == bf16_images
+    assert predictor.fp32_fallbacks == 2 - bf16_images
+    assert sum(n for n, amp in whole if not amp) == 2 - bf16_images  # no image ran whole in both precisions
