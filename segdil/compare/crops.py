@@ -75,12 +75,13 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
     ``found`` counts the crop's objects under ``below`` px that the prediction recovers (IoU ≥ 0.5).
     """
     from segdil.data.transforms import to_tensor
-    from segdil.inference.tiling import predict_logits
+    from segdil.inference.engine import Predictor
     from segdil.metrics.objects import object_stats
 
+    predictor = Predictor(model, device)
     for crop in crops:
         image, _ = val_ds.load(crop.index)
-        logits = predict_logits(model, to_tensor(image, mean, std)[None], device=device)
+        logits = predictor.logits(to_tensor(image, mean, std)[None])
         y0, x0, h, w = crop.box
         pred = logits[0].argmax(0).numpy().astype(np.uint8)[y0 : y0 + h, x0 : x0 + w]
         crop.predictions[label] = pred
@@ -117,13 +118,14 @@ def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float],
     how many ``model`` finds (object IoU ≥ 0.5); and per image the centroids of the objects under
     ``below`` px the model misses."""
     from segdil.data.transforms import to_tensor
-    from segdil.inference.tiling import predict_logits
+    from segdil.inference.engine import Predictor
     from segdil.metrics.objects import object_stats
 
+    predictor = Predictor(model, device)
     records, missed = [], {}
     for index in range(len(val_ds)):
         image, mask = val_ds.load(index)
-        pred = predict_logits(model, to_tensor(image, mean, std)[None], device=device)[0].argmax(0).numpy().astype(np.uint8)
+        pred = predictor.logits(to_tensor(image, mean, std)[None])[0].argmax(0).numpy().astype(np.uint8)
         objects = object_stats(pred, mask, num_classes, background_class=background_class)
         size = np.sqrt(objects["area"].astype(np.float64))
         found = objects["iou"] >= 0.5
