@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from segdil.inference.engine import InferenceOptions, Predictor
-from segdil.inference.precision import FP32Input, bf16_network, calibration_boxes, expected_flips
+from segdil.inference.precision import bf16_network, calibration_boxes, expected_flips
 
 
 def _net() -> nn.Module:
@@ -13,12 +13,11 @@ def _net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1)).eval()
 
 
-def test_bf16_network_keeps_the_image_reading_convolution_in_fp32_and_leaves_the_source_alone():
+def test_bf16_network_stores_bf16_weights_and_leaves_the_source_alone():
     net = _net()
     fast = bf16_network(net)
-    assert isinstance(fast[0], FP32Input) and fast[0].conv.weight.dtype == torch.float32
-    assert fast[2].weight.dtype == torch.bfloat16 and fast[4].weight.dtype == torch.bfloat16
-    assert all(p.dtype == torch.float32 for p in net.parameters()) and isinstance(net[0], nn.Conv2d)
+    assert all(p.dtype == torch.bfloat16 for p in fast.parameters())
+    assert all(p.dtype == torch.float32 for p in net.parameters())
     x = torch.randn(2, 3, 20, 24)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = fast(x).float()
@@ -82,7 +81,7 @@ def test_guard_runs_near_tied_images_in_fp32_at_once_and_confident_ones_in_bf16(
         pytest.skip("this CPU computes no bf16 natively: precision auto is fp32 and unguarded")
     whole = []
     real = predictor._logits
-    predictor._logits = lambda images, amp: whole.append((len(images), amp)) or real(images, amp)
+    predictor._logits = lambda images, amp, *contexts: whole.append((len(images), amp)) or real(images, amp, *contexts)
     logits = predictor.logits(torch.randn(2, 3, 96, 128))
     assert logits.shape == (2, 2, 96, 128) and logits.dtype == torch.float32
     assert sum(n for n, amp in whole if amp) == bf16_images

@@ -19,15 +19,16 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   kept. The cores partition the image, so tiled logits equal whole-image logits up to
   floating-point reordering. An explicit ``overlap`` sets the shared pixels (twice the margin)
   instead; smaller than twice the radius, seams may differ.
-* **Models with image-level context** (``image_context`` on the class): the context is computed
-  once per image, on the whole (padded) image and outside the memory budget, and handed to every
+* **Models with image-level context** (``image_context`` on the class): a whole image runs
+  ``forward`` as any model; when an image is tiled, the context is computed once, in fp32, on the
+  whole (padded) image and outside the memory budget, and handed to every
   tile with the tile's top-left pixel and the image's size (``forward_with_context``), so a
   tile sees the context the whole-image forward gives its pixels (e.g. a low-resolution
   context map resampled at the tile's own pixels); ``receptive_field_radius`` covers the rest.
   Tiled logits equal whole-image logits within atol 1e-5 in fp32 (measured at most 4e-7 on
   a model with image pooling, ``tests/test_fast_inference.py``).
-* **bf16 without losing the argmax** (``precision: auto``): weights stored in bf16 once, the
-  layers that read the image in fp32, and a guard that runs an image in fp32 when bf16 would
+* **bf16 without losing the argmax** (``precision: auto``): weights stored in bf16 once and a
+  guard that runs an image in fp32 when bf16 would
   flip more than ``GUARD_FRACTION`` of its pixels (:mod:`segdil.inference.precision`;
   ``fp32_fallbacks`` counts those images).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
@@ -47,7 +48,14 @@ from torch import nn
 from segdil.device import autocast, native_bf16, resolve_device
 from segdil.errors import SegdilError
 from segdil.inference.live_memory import LiveTensorBytes
-from segdil.inference.precision import GUARD_FRACTION, bf16_network, calibrate, expected_flips, top2_margin
+from segdil.inference.precision import (
+    GUARD_FRACTION,
+    PRECHECK_FACTOR,
+    bf16_network,
+    calibrate,
+    expected_flips,
+    top2_margin,
+)
 
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
@@ -181,7 +189,7 @@ class Predictor:
         errors, bf16_ok = {}, []
         for index in range(len(images)):  # per image: no image's precision depends on another
             errors[index], crop_flips = self._calibrate(images[index : index + 1])
-            if crop_flips <= GUARD_FRACTION:
+            if crop_flips <= PRECHECK_FACTOR * GUARD_FRACTION:
                 bf16_ok.append(index)
         if bf16_ok:
             fast = self._logits(images[bf16_ok], True)
@@ -200,7 +208,7 @@ class Predictor:
         self._amp_now = amp
         try:
             with torch.no_grad():
-                if self.options.tile is None and not self.has_context and height * width <= self.pixel_capacity():
+                if self.options.tile is None and height * width <= self.pixel_capacity():
                     per_pass = max(1, self.pixel_capacity() // (height * width))
                     return torch.cat([self._run(images[i : i + per_pass]).cpu() for i in range(0, len(images), per_pass)])
                 return torch.cat([self._tiled(images[i : i + 1]) for i in range(len(images))])
@@ -208,11 +216,11 @@ class Predictor:
             self._amp_now = self.amp
 
     def _calibrate(self, image: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """The guard's margin errors of one image and its expected flips on the calibration crops."""
-        height, width = image.shape[-2:]
+        """The guard's margin errors of one image and its expected flips on the calibration crops
+        (each crop predicted as an image of its own: what bf16 does to a model does not need the
+        whole image's context)."""
         with torch.no_grad():
-            context = self._context(image)
-            return calibrate(image, self.multiple, lambda crops, offsets, amp: self._run(crops, context, offsets, (height, width), amp=amp))
+            return calibrate(image, self.multiple, lambda crops, amp: self._run(crops, amp=amp))
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
@@ -225,19 +233,21 @@ class Predictor:
             return None
         return -(-half // self.multiple) * self.multiple
 
+    def _padded(self, image: torch.Tensor) -> torch.Tensor:
+        """The image zero-padded at the bottom and right to the model's ``input_multiple``."""
+        height, width, m = *image.shape[-2:], self.multiple
+        return nn.functional.pad(image, (0, (-width) % m, 0, (-height) % m)) if (-height) % m or (-width) % m else image
+
     def _tiled(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
         margin = self.margin()
         if margin is None:
             return self._blended(image)
-        m = self.multiple
-        padded = image
-        if (-height) % m or (-width) % m:
-            padded = nn.functional.pad(image, (0, (-width) % m, 0, (-height) % m))
+        padded = self._padded(image)
         ph, pw = padded.shape[-2:]
-        context = self._context(padded)
-        if context is None and self.options.tile is None and ph * pw <= self.pixel_capacity():
+        if self.options.tile is None and ph * pw <= self.pixel_capacity():
             return self._run(padded).cpu()[..., :height, :width]
+        context = self._context(padded)
         tile_h, tile_w = self.tile_shape(ph, pw)
         for side, length in ((tile_h, ph), (tile_w, pw)):
             if side < length and side <= 2 * margin:
