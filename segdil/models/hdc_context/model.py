@@ -112,7 +112,7 @@ class HDCContextNet(SegModel):
         context_blocks: int = 2,
         image_pool: bool = True,
         fusion: Literal["end", "every"] = "end",
-        fuse_width: int = 0,
+        fuse_width: int = 32,
         identity_init: bool = False,
         memory_saver: Literal["none", "checkpoint"] = "none",
     ):
