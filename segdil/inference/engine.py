@@ -148,10 +148,10 @@ class Predictor:
         (weights, casts) is not counted per pixel."""
         if self._bytes_per_pixel is None:
             peaks, areas = [], []
+            amp = self.amp and not self.guard  # a guarded model may run in fp32: budget for that
             for side in PROBE_SIDES:
                 side = -(-max(side, 2 * self.multiple) // self.multiple) * self.multiple
                 probe = torch.zeros(1, 3, side, side)
-                amp = self.amp and not self.guard  # a guarded model may run in fp32: budget for that
                 with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
                     self.network(amp)[0](self._to_device(probe))
                 peaks.append(live.peak)
@@ -194,7 +194,7 @@ class Predictor:
         if bf16_ok:
             fast = self._logits(images[bf16_ok], True)
             for index, logits in zip(bf16_ok, fast):
-                if logits.shape[0] < 2 or expected_flips(errors[index], top2_margin(logits)) <= GUARD_FRACTION:
+                if expected_flips(errors[index], top2_margin(logits)) <= GUARD_FRACTION:
                     out[index] = logits
         rerun = [index for index, logits in enumerate(out) if logits is None]
         if rerun:
@@ -282,7 +282,7 @@ class Predictor:
 
     def _context(self, image: torch.Tensor) -> Any:
         """``image_context`` of a whole image by the prepared network, in fp32 whatever the
-        precision: bf16 tiles, their fp32 re-runs and the guard's reference share one context."""
+        precision, so bf16 tiles and their fp32 re-run see the same context."""
         if not self.has_context:
             return None
         with torch.no_grad(), autocast(self.device, False):
@@ -326,7 +326,7 @@ class _Prepared(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, forward = self.predictor.network(self.predictor._amp_now)
-        return forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x).float()
+        return forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x)
 
 
 def _overrides_context(model: nn.Module) -> bool:

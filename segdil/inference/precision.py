@@ -15,10 +15,10 @@ is predicted again in fp32. The estimate is rough: on the ``make demo`` checkpoi
 models and three 2048×1024 photos it was 0.58 to 2.0 times the measured share of flipped pixels
 (too high for the flagship and FCN-8s, too low for the HDC net), so an image whose true share
 is up to about 0.17 % may keep bf16, and FCN-8s and flagship images at 0.06-0.09 % are re-run.
-An image whose crops alone, over their own pixels,
-expect more than ``PRECHECK_FACTOR`` times that (a barely trained model, near-tied everywhere)
-runs in fp32 at once instead of paying for bf16 and then fp32 (the crops' estimate runs high:
-their borders, cut from the image, hold near-ties the image does not).
+An image whose crops alone, over their own pixels, expect more than ``PRECHECK_FACTOR`` times that
+(a barely trained model, near-tied everywhere) runs in fp32 at once instead of paying for bf16 and
+then fp32 (the crops' estimate runs high: their borders, cut from the image, hold near-ties the
+image does not).
 """
 
 from __future__ import annotations
