@@ -145,8 +145,10 @@ def test_flagship_tiles_equal_the_whole_image_on_about_3000x2000():
 
 
 @pytest.mark.parametrize("height,width", [(700, 500), (40, 3000), (333, 333)])
-def test_every_forward_stays_within_the_memory_budget(height, width):
-    model = randomized(create_model("hdc", num_classes=3, widths=[8], blocks=1))
+@pytest.mark.parametrize("name", ["hdc", "hdc_context"])
+def test_every_forward_stays_within_the_memory_budget(height, width, name):
+    """Tiles of a model with image-level context run forward_with_context; the probe measures that path."""
+    model = randomized(create_model(name, num_classes=3, **MODELS[name].tiny_args()))
     budget_mb = 4
     predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32", memory_budget_mb=budget_mb))
     peaks = []

@@ -69,6 +69,17 @@ def test_switches_build_what_they_say():
     assert dilations == [1, 2, 5, 9]
 
 
+def test_fuse_skip_gives_the_head_a_linear_path_past_dead_fusion_units():
+    x = torch.randn(1, 3, 24, 20)
+    with torch.no_grad():
+        plain, skip = _tiny(), _tiny(fuse_skip=True)
+        assert skip.head.in_channels == plain.head.in_channels + plain.fuse[0].in_channels
+        for model in (plain, skip):
+            model.fuse[1].bias.fill_(-1e3)  # every fusion unit dead: its ReLU outputs zero
+        assert plain(x).std(dim=(2, 3)).max() < 1e-6  # only the head's bias is left: the same logits everywhere
+        assert skip(x).std(dim=(2, 3)).min() > 1e-3  # the concatenation still reaches the head
+
+
 def test_identity_init_passes_the_pooled_features_through():
     model = _tiny(identity_init=True, image_pool=False)
     for module in model.context.blocks.modules():
@@ -93,6 +104,8 @@ def test_bad_arguments_name_the_argument():
         create_model("hdc_context", fusion="sometimes")
     with pytest.raises(ValueError, match="context_stages=0"):
         create_model("hdc_context", context_stages=0)
+    with pytest.raises(ValueError, match="fuse_skip=True needs"):
+        create_model("hdc_context", fuse_skip=True, fuse_width=0)
     with pytest.raises(ValueError, match="widths has 2 values"):
         create_model("hdc_context", widths=[8, 8], blocks=3)
 
@@ -113,3 +126,16 @@ def test_hard_preset_and_ablation_configs_load_and_build():
             warnings.simplefilter("ignore")
             create_model(**cfg.model)
     assert "hdc-context_synth" in [p.stem for p in preset_configs("small-objects")]
+
+
+@pytest.mark.parametrize("stages", [2, 3])
+@pytest.mark.parametrize("height", [37, 64, 203])
+def test_context_in_strips_equals_the_whole_image(stages, height):
+    """image_context runs the pooling stages on strips; every strip height gives the whole-image values."""
+    torch.manual_seed(0)
+    model = _tiny(context_stages=stages).eval()
+    x = torch.randn(1, 3, height, 45)
+    with torch.no_grad():
+        whole = model.context(x)
+        for rows in (1, 8, 24, 50, height):
+            torch.testing.assert_close(model.context(x, strip_rows=rows), whole, atol=1e-5, rtol=1e-5)

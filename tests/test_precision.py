@@ -5,7 +5,13 @@ import torch
 from torch import nn
 
 from segdil.inference.engine import InferenceOptions, Predictor
-from segdil.inference.precision import bf16_network, calibration_boxes, expected_flips
+from segdil.inference.precision import (
+    bf16_network,
+    calibration_boxes,
+    expected_flips,
+    image_expected_flips,
+    top2_margin,
+)
 
 
 def _net() -> nn.Module:
@@ -58,6 +64,16 @@ def test_expected_flips_from_calibrated_errors():
     errors = torch.tensor([0.0, 0.1, 0.2, 0.3]).sort().values
     assert expected_flips(errors, torch.tensor([10.0, 10.0])) == 0.0
     assert expected_flips(errors, torch.tensor([0.15])) == pytest.approx(0.5 * 2 / 4)
+
+
+def test_image_estimate_in_row_chunks_equals_the_whole_image_estimate():
+    torch.manual_seed(0)
+    errors = (torch.rand(500) * 0.5).sort().values
+    logits = torch.randn(4, 37, 23)
+    whole = expected_flips(errors, top2_margin(logits))
+    assert whole > 0
+    for chunk_pixels in (1, 23, 100, 10**6):
+        assert image_expected_flips(errors, logits, chunk_pixels) == pytest.approx(whole, rel=1e-9)
 
 
 class _Tied(nn.Module):

@@ -70,8 +70,20 @@ def margin_errors(reference: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
 def expected_flips(errors: torch.Tensor, margins: torch.Tensor) -> float:
     """Expected share of pixels whose argmax bf16 flips: per pixel, half the share of calibrated
     margin ``errors`` (sorted) larger than its top-two margin, averaged over ``margins``."""
-    larger = len(errors) - torch.searchsorted(errors, margins, right=True)
-    return 0.5 * float(larger.float().mean()) / len(errors)
+    return 0.5 * _count_larger(errors, margins) / len(margins) / len(errors)
+
+
+def image_expected_flips(errors: torch.Tensor, logits: torch.Tensor, chunk_pixels: int = 1 << 20) -> float:
+    """``expected_flips`` over every pixel of one image's logits ``(C, H, W)``, in chunks of rows
+    (on 8000×6000 the top-two values and indices of the whole image would hold 1.2 GB)."""
+    rows = max(1, chunk_pixels // logits.shape[-1])
+    larger = sum(_count_larger(errors, top2_margin(logits[..., top : top + rows, :])) for top in range(0, logits.shape[-2], rows))
+    return 0.5 * larger / (logits.shape[-2] * logits.shape[-1]) / len(errors)
+
+
+def _count_larger(errors: torch.Tensor, margins: torch.Tensor) -> int:
+    """Sum over ``margins`` of how many of the sorted ``errors`` exceed each."""
+    return int((len(errors) - torch.searchsorted(errors, margins, right=True)).sum())
 
 
 def calibrate(image: torch.Tensor, multiple: int, run: Callable[[torch.Tensor, bool], torch.Tensor]) -> tuple[torch.Tensor, float]:

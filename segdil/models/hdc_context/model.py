@@ -26,6 +26,8 @@ from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct, expand_widths, make_norm
 from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding, stack_radius
 
+CONTEXT_STRIP_ROWS = 256  # rows per strip of the context stream's pooling stages in ``image_context``
+
 
 class ContextStream(nn.Module):
     """``stages`` × (3×3 conv, 2×2 max-pool), HDC blocks at that stride, optional image pooling.
@@ -55,11 +57,30 @@ class ContextStream(nn.Module):
         self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1), nn.ReLU(inplace=True)) if image_pool else None
         self.out_channels = channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.blocks(self.down(x))
+    def forward(self, x: torch.Tensor, strip_rows: int = 0) -> torch.Tensor:
+        """The context features of ``x``; ``strip_rows > 0`` runs the pooling stages on strips of
+        about that many rows (the same values: each strip carries the stages' reach of real rows),
+        so the full-resolution stage's output never exists for the whole of a large image."""
+        y = self._down_in_strips(x, strip_rows) if strip_rows > 0 else self.down(x)
+        y = self.blocks(y)
         if self.image_pool is not None:
             y = y + self.image_pool(y)
         return y
+
+    def _down_in_strips(self, x: torch.Tensor, strip_rows: int) -> torch.Tensor:
+        # the 3×3 convs before the pools reach 1 + 2 + … + 2^(stages-1) < stride rows, so a halo
+        # of one stride on each side, with strips aligned to the stride, makes every kept row exact
+        stride = 2 ** (len(self.down) // 2)
+        height = x.shape[-2]
+        rows = max(stride, strip_rows // stride * stride)
+        out = []
+        for top in range(0, height, rows):
+            bottom = min(top + rows, height)
+            low, high = max(top - stride, 0), min(bottom + stride, height)
+            y = self.down(x[..., low:high, :])
+            first = (top - low) // stride
+            out.append(y[..., first : first + -(-(bottom - top) // stride), :])
+        return torch.cat(out, dim=-2)
 
 
 class HDCContextNet(SegModel):
@@ -85,6 +106,9 @@ class HDCContextNet(SegModel):
             full-resolution block after the first (FRRN-style repeated fusion).
         fuse_width: channels of the 1×1 conv+norm+ReLU applied to the concatenation before the
             head (0: the head reads the concatenation directly, a purely additive fusion).
+        fuse_skip: the head also reads the concatenation itself beside the fusion layer's output:
+            a linear path to every class that dead ReLUs of the fusion layer cannot cut (without
+            it a thin class's signal can die there in training). Needs ``fuse_width > 0``.
         identity_init: initialise the context stream's dilated 3×3 layers as identities.
         memory_saver: ``checkpoint`` recomputes each full-resolution block in backward.
     """
@@ -95,7 +119,7 @@ class HDCContextNet(SegModel):
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
-        return dict(widths=[8], blocks=2, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8, fusion="every")
+        return dict(widths=[8], blocks=2, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8, fuse_skip=True, fusion="every")
 
     def __init__(
         self,
@@ -114,6 +138,7 @@ class HDCContextNet(SegModel):
         fusion: Literal["end", "every"] = "end",
         fuse_width: int = 32,
         identity_init: bool = False,
+        fuse_skip: bool = False,
         memory_saver: Literal["none", "checkpoint"] = "none",
     ):
         super().__init__()
@@ -125,6 +150,8 @@ class HDCContextNet(SegModel):
             raise ValueError(f"context_width={context_width}, context_stages={context_stages}, context_blocks={context_blocks}: need context_width >= 0 (0: no context), context_stages >= 1 and context_blocks >= 0")
         if fusion not in ("end", "every"):
             raise ValueError(f"fusion={fusion!r}: valid values are end, every")
+        if fuse_skip and not fuse_width:
+            raise ValueError("fuse_skip=True needs a fusion layer to skip: set fuse_width > 0 or fuse_skip: false")
         if memory_saver not in ("none", "checkpoint"):
             raise ValueError(f"memory_saver={memory_saver!r}: valid values are none, checkpoint")
         make_norm(norm, 1)  # a one-line error for an unknown norm before anything is built
@@ -148,9 +175,10 @@ class HDCContextNet(SegModel):
         # 1×1 projections commute with bilinear resampling, so they run at low resolution
         self.inject = nn.ModuleList([nn.Conv2d(ctx_channels, c, 1) for c in block_inputs[1:]]) if self.context is not None and fusion == "every" else None
         head_in = channels + ctx_channels
+        self.fuse_skip = fuse_skip
         if fuse_width:
             self.fuse: nn.Module = nn.Sequential(nn.Conv2d(head_in, fuse_width, 1, bias=norm == "none"), make_norm(norm, fuse_width), nn.ReLU(inplace=True))
-            head_in = fuse_width
+            head_in = fuse_width + (head_in if fuse_skip else 0)
         else:
             self.fuse = nn.Identity()
         self.head = nn.Conv2d(head_in, num_classes, 1)
@@ -163,8 +191,10 @@ class HDCContextNet(SegModel):
         return stack_radius(self.rates, len(self.blocks), stem=not isinstance(self.stem, nn.Identity))
 
     def image_context(self, images: torch.Tensor) -> torch.Tensor | None:
-        """The context stream's low-resolution output for the whole image (None: no context stream)."""
-        return self.context(images) if self.context is not None else None
+        """The context stream's low-resolution output for the whole image (None: no context stream),
+        its pooling stages run on strips of ``CONTEXT_STRIP_ROWS`` rows (on 8000×6000 the whole
+        full-resolution stage alone would hold 3 GB)."""
+        return self.context(images, strip_rows=CONTEXT_STRIP_ROWS) if self.context is not None else None
 
     def forward_with_context(self, x: torch.Tensor, context: torch.Tensor | None, offset: tuple[int, int], image_size: tuple[int, int]) -> torch.Tensor:
         """Logits of the tile ``x`` at ``offset`` in an image of ``image_size`` whose context is
@@ -188,7 +218,9 @@ class HDCContextNet(SegModel):
             else:
                 y = block(y)
         if ctx is not None:
-            y = torch.cat([y, upsample(ctx)], dim=1)
+            y = torch.cat([y, upsample(ctx).to(y.dtype)], dim=1)  # an fp32 tile context joins bf16 features as bf16
+        if self.fuse_skip:
+            return self.head(torch.cat([y, self.fuse(y)], dim=1))
         return self.head(self.fuse(y))
 
 
@@ -209,5 +241,7 @@ def bilinear_window(x: torch.Tensor, size: tuple[int, int], offset: tuple[int, i
         low = source.floor().long().clamp_max(in_len - 1)
         weight = (source - low).clamp(0, 1).view(-1, *[1] * (3 - dim))
         high = (low + 1).clamp_max(in_len - 1)
-        out = out.index_select(dim, low) * (1 - weight) + out.index_select(dim, high) * weight
+        # in place, so a window holds two copies at a time instead of four (tiles are sized from that)
+        low_part = out.index_select(dim, low).to(weight.dtype).mul_(1 - weight)
+        out = low_part.add_(out.index_select(dim, high).to(weight.dtype).mul_(weight))
     return out.to(x.dtype)
