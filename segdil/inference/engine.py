@@ -55,6 +55,7 @@ from segdil.inference.precision import (
     calibrate,
     image_expected_flips,
 )
+from segdil.models.common import pad_to_multiple
 
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
@@ -148,12 +149,12 @@ class Predictor:
         if self._bytes_per_pixel is None:
             peaks, areas = [], []
             amp = self.amp and not self.guard  # a guarded model may run in fp32: budget for that
+            net = self.network(amp)[0]
             for side in PROBE_SIDES:
                 side = -(-max(side, 2 * self.multiple) // self.multiple) * self.multiple
                 probe = torch.zeros(1, 3, side, side)
                 # a model with image-level context is measured on the tile path it runs in tiles
                 context = self._context(probe)
-                net = self.network(amp)[0]
                 with torch.no_grad(), autocast(self.device, amp), LiveTensorBytes() as live:
                     if context is None:
                         net(self._to_device(probe))
@@ -245,17 +246,12 @@ class Predictor:
             return None
         return -(-half // self.multiple) * self.multiple
 
-    def _padded(self, image: torch.Tensor) -> torch.Tensor:
-        """The image zero-padded at the bottom and right to the model's ``input_multiple``."""
-        height, width, m = *image.shape[-2:], self.multiple
-        return nn.functional.pad(image, (0, (-width) % m, 0, (-height) % m)) if (-height) % m or (-width) % m else image
-
     def _tiled(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
         margin = self.margin()
         if margin is None:
             return self._blended(image)
-        padded = self._padded(image)
+        padded, _ = pad_to_multiple(image, self.multiple)
         ph, pw = padded.shape[-2:]
         if self.options.tile is None and ph * pw <= self.pixel_capacity():
             return self._run(padded).cpu()[..., :height, :width]

@@ -45,6 +45,7 @@ class ContextStream(nn.Module):
             down += [ConvNormAct(channels, w, norm=norm), nn.MaxPool2d(2, ceil_mode=True)]
             channels = w
         self.down = nn.Sequential(*down)
+        self.stride = 2**stages
         self.blocks = nn.Sequential(*[HDCBlock(channels, [channels] * len(rates), rates, norm, residual=True) for _ in range(blocks)])
         if identity_init:
             # Yu & Koltun's context module: every dilated layer starts as the identity, so the
@@ -70,8 +71,7 @@ class ContextStream(nn.Module):
     def _down_in_strips(self, x: torch.Tensor, strip_rows: int) -> torch.Tensor:
         # the 3×3 convs before the pools reach 1 + 2 + … + 2^(stages-1) < stride rows, so a halo
         # of one stride on each side, with strips aligned to the stride, makes every kept row exact
-        stride = 2 ** (len(self.down) // 2)
-        height = x.shape[-2]
+        stride, height = self.stride, x.shape[-2]
         rows = max(stride, strip_rows // stride * stride)
         out = []
         for top in range(0, height, rows):
