@@ -5,7 +5,7 @@ A checkpoint is a plain dict:
     model        the state_dict
     config       the resolved config as a plain dict
     class_names  list of class names (index = class id)
-    step, metrics, and for resuming: optimizer, scheduler, scaler, rng, data_position
+    step, metrics, and for resuming: optimizer, train_s (seconds trained), scaler, rng, data_position
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from segdil.compare.presets import SWEEP_BASE, shipped_config
 from segdil.config import Config, load_config, validate_model_section
 from segdil.errors import SegdilError
 
-# with --budget-s alone the step limit is out of reach; the schedule is computed for this many steps
+# with --budget-s alone the step limit is out of reach: the clock ends the run and its schedule
 BUDGET_MAX_STEPS = 10**9
 # train settings every model must share (data and eval must match in full)
 SHARED_TRAIN_KEYS = ("max_steps", "budget_s", "batch_size", "device")

@@ -29,7 +29,7 @@ from segdil.train.distributed import DistInfo, cleanup_distributed, setup_distri
 from segdil.train.lock import work_dir_lock
 from segdil.train.logger import RunLogger
 from segdil.train.losses import SegmentationLoss
-from segdil.train.optim import build_optimizer, build_scheduler
+from segdil.train.optim import build_optimizer, set_learning_rate
 from segdil.train.sampler import ResumableSampler
 from segdil.train.state import STUB_FILES, is_stub, resolve_work_dir, rng_state, seed_everything, set_rng_state
 from segdil.train.validate import validate
@@ -100,19 +100,21 @@ def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.dev
 
     # ---- the loop
     train_model.train()
-    started, seen = time.perf_counter(), 0
+    started, seen, prior_s = time.perf_counter(), 0, run.train_s
     batches = iter(loader)
     with signals_caught() as stop:
         try:
             while step < tc.max_steps:
                 images, masks = next(batches)
+                lr = set_learning_rate(run.optimizer, tc, step, run.train_s)
                 loss = run.step(train_model, images, masks, amp, step)
                 step += 1
                 seen += images.shape[0] * dist_info.world_size
                 elapsed = time.perf_counter() - started
-                log.step(step, loss=loss, lr=run.scheduler.get_last_lr()[0], img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every)
+                run.train_s = training_clock(prior_s + elapsed, tc.budget_s, dist_info, device)
+                log.step(step, loss=loss, lr=lr, img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every)
 
-                budget_over = budget_reached(tc.budget_s, elapsed, dist_info, device)
+                budget_over = tc.budget_s is not None and run.train_s >= tc.budget_s
                 last = step == tc.max_steps or budget_over
                 if step % tc.val_every == 0 or last:
                     metrics, best = run.validate(val_loader, log, step, best, amp)
@@ -207,7 +209,6 @@ class Run:
     model_args: dict[str, Any]
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
     criterion: torch.nn.Module
     device: torch.device
     memory_format: torch.memory_format
@@ -215,6 +216,7 @@ class Run:
     class_names: list[str]
     class_colors: list | None
     writes: bool
+    train_s: float = 0.0  # seconds of training so far, across resumes: the clock of train.budget_s
 
     @classmethod
     def build(cls, cfg: Config, model_args: dict[str, Any], dist_info: DistInfo, device: torch.device, memory_format: torch.memory_format, path: Path, class_names: list[str], class_colors: list | None) -> "Run":
@@ -225,9 +227,8 @@ class Run:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(device, memory_format=memory_format)
         optimizer = build_optimizer(model, cfg.train)
-        scheduler = build_scheduler(optimizer, cfg.train)
         criterion = SegmentationLoss(cfg.train.loss, len(class_names)).to(device)
-        return cls(cfg, model_args, model, optimizer, scheduler, criterion, device, memory_format, path, list(class_names), class_colors, dist_info.is_main)
+        return cls(cfg, model_args, model, optimizer, criterion, device, memory_format, path, list(class_names), class_colors, dist_info.is_main)
 
     def validate(self, val_loader, log: RunLogger, step: int, best: float | None, amp: bool) -> tuple[dict[str, Any], float | None]:
         """Validation metrics at ``step``; a new best score writes ``best.pt``. Returns metrics and best."""
@@ -245,10 +246,10 @@ class Run:
         return metrics, best
 
     def restore(self, ckpt: dict[str, Any]) -> tuple[int, float | None, dict[str, Any]]:
-        """Weights, optimizer, schedule and RNG states of ``last.pt``; returns step, best score, metrics."""
+        """Weights, optimizer, clock and RNG states of ``last.pt``; returns step, best score, metrics."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.train_s = float(ckpt.get("train_s", 0.0))
         set_rng_state(ckpt["rng"])
         return ckpt["step"], ckpt.get("best"), ckpt.get("metrics", {})
 
@@ -270,7 +271,6 @@ class Run:
         if tc.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
         self.optimizer.step()
-        self.scheduler.step()
         return loss.item()
 
     def save(self, name: str, step: int, metrics: dict[str, Any], best: float | None) -> None:
@@ -281,7 +281,7 @@ class Run:
             "model_args": self.model_args,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "train_s": self.train_s,
             "scaler": None,  # bf16 autocast needs no loss scaling
             "step": step,
             "data_position": step * self.cfg.train.batch_size,
@@ -328,16 +328,14 @@ def shared_work_dir(path: Path, dist_info: DistInfo) -> Path:
     return Path(shared[0])
 
 
-def budget_reached(budget_s: float | None, elapsed: float, dist_info: DistInfo, device: torch.device) -> bool:
-    """Whether ``train.budget_s`` is spent; under DDP when any rank's is, so all stop at one step."""
-    if budget_s is None:
-        return False
-    over = elapsed >= budget_s
-    if dist_info.enabled:
-        flag = torch.tensor(float(over), device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        over = bool(flag.item())
-    return over
+def training_clock(elapsed_s: float, budget_s: float | None, dist_info: DistInfo, device: torch.device) -> float:
+    """Seconds of training so far; with ``train.budget_s`` under DDP the slowest rank's, so that all
+    ranks set one learning rate and stop at one step."""
+    if budget_s is None or not dist_info.enabled:
+        return elapsed_s
+    clock = torch.tensor(elapsed_s, dtype=torch.float64, device=device)
+    dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+    return float(clock.item())
 
 
 @contextlib.contextmanager

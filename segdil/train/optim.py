@@ -1,4 +1,5 @@
-"""Optimizer and learning-rate schedule: SGD or AdamW; linear warm-up then poly, cosine or constant."""
+"""Optimizer and learning-rate schedule: SGD or AdamW; linear warm-up then poly, cosine or constant,
+over the step limit or the time budget."""
 
 from __future__ import annotations
 
@@ -22,11 +23,19 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the base learning rate at ``step`` (0-based)."""
+def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based), ``elapsed_s`` seconds into training.
+
+    The schedule ends at ``train.max_steps`` or, with ``train.budget_s``, at the budget's last
+    second, whichever comes first: a run stopped by its clock has decayed like one stopped by
+    its step count.
+    """
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    if cfg.budget_s is not None:
+        progress = max(progress, elapsed_s / cfg.budget_s)
+    progress = min(1.0, progress)
     if cfg.schedule == "poly":
         return (1.0 - progress) ** cfg.poly_power
     if cfg.schedule == "cosine":
@@ -34,5 +43,9 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
+def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, elapsed_s: float) -> float:
+    """Set every parameter group's rate for ``step`` (see ``lr_factor``); returns it."""
+    lr = cfg.lr * lr_factor(step, cfg, elapsed_s)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
