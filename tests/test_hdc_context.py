@@ -128,6 +128,20 @@ def test_hard_preset_and_ablation_configs_load_and_build():
     assert "hdc-context_synth" in [p.stem for p in preset_configs("small-objects")]
 
 
+def test_each_ablation_config_changes_one_component_of_the_shipped_flagship():
+    from pathlib import Path
+
+    from segdil.config import load_config
+
+    flagship = load_config(Path("configs/hard/hdc-context_synth.yaml"))
+    for path in sorted(Path("configs/ablation").glob("*.yaml")):
+        cfg = load_config(path)
+        changed = {key for key in {*cfg.model, *flagship.model} if cfg.model.get(key) != flagship.model.get(key)}
+        # without a fusion layer there is nothing for fuse_skip to skip
+        assert len(changed) == 1 or changed == {"fuse_width", "fuse_skip"}, (path.name, changed)
+        assert cfg.to_dict()["train"] == flagship.to_dict()["train"] and cfg.to_dict()["data"] == flagship.to_dict()["data"], path.name
+
+
 @pytest.mark.parametrize("stages", [2, 3])
 @pytest.mark.parametrize("height", [37, 64, 203])
 def test_context_in_strips_equals_the_whole_image(stages, height):

@@ -135,3 +135,18 @@ def test_log_follower_reads_the_newest_complete_progress_line(tmp_path):
     with open(log, "a") as f:
         f.write("0 (20%) loss 0.5000 lr 1.00e-03 img/s 2.0 elapsed 2s eta 8s\nstep 10: mIoU 0.5\n")
     assert follower.poll() == {"step": 2, "total": 10, "loss": 0.5, "lr": 0.001, "img_per_s": 2.0, "elapsed_s": 2, "eta_s": 8}
+
+
+def test_a_time_budget_sets_the_share_done_and_the_eta_of_a_run_and_of_a_comparison():
+    from segdil.compare.progress import CompareProgress
+
+    line = progress_line(40, 10**9, 0.5, 1e-3, 8.0, 30.0, budget_s=90.0)
+    parsed = parse_progress(line)
+    assert "(33%)" in line and parsed["eta_s"] == 60.0
+    assert parse_progress(progress_line(40, 50, 0.5, 1e-3, 8.0, 30.0, budget_s=90.0))["eta_s"] == 8.0, "the step limit comes first"
+    clock = FakeClock()
+    progress = CompareProgress([("hdc", 0), ("fcn", 0)], echo=lambda text: None, clock=clock, budget_s=90.0)
+    progress.start("hdc", 0, None)
+    clock.now = 30.0
+    progress.update(parsed)
+    assert progress.line() == "runs 0/2 done · hdc seed 0 · step 40 · 30/90 s · 8.0 img/s · ETA 2 min"  # 60 s, then 90 s

@@ -176,7 +176,7 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
 
     order = [(entry, seed) for seed in range(seeds) for entry in entries]
     live = sys.stdout.isatty() if live is None else live
-    progress = CompareProgress([(e.label, s) for e, s in order], echo=echo, live=live)
+    progress = CompareProgress([(e.label, s) for e, s in order], echo=echo, live=live, budget_s=entries[0].cfg.train.budget_s if entries else None)
     records = []
     try:
         for entry, seed in order:

@@ -58,8 +58,11 @@ class LogFollower:
 
 
 class CompareProgress:
-    def __init__(self, runs: list[tuple[str, int]], echo: Callable[[str], None] = print, live: bool = False, stream: IO[str] | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, runs: list[tuple[str, int]], echo: Callable[[str], None] = print, live: bool = False, stream: IO[str] | None = None, clock: Callable[[], float] = time.monotonic, budget_s: float | None = None
+    ):
         self.runs = runs  # (label, seed) in the order they run
+        self.budget_s = budget_s  # runs that end on their clock show seconds, not an unreachable step limit
         self.echo, self.live, self.stream, self.clock = echo, live, stream or sys.stdout, clock
         self.done = 0
         self.durations: dict[str, list[float]] = {}
@@ -115,7 +118,10 @@ class CompareProgress:
             parts.append(f"{label} seed {seed}")
             p = self.progress
             if p is not None:
-                parts.append(f"step {int(p['step'])}/{int(p['total'])}")
+                if self.budget_s is None:
+                    parts.append(f"step {int(p['step'])}/{int(p['total'])}")
+                else:
+                    parts.append(f"step {int(p['step'])} · {p['elapsed_s']:.0f}/{self.budget_s:g} s")
                 parts.append(f"{p['img_per_s']:.1f} img/s")
             else:
                 parts.append("starting")

@@ -26,10 +26,14 @@ def _fmt_s(seconds: float) -> str:
     return f"{max(0.0, seconds):.0f}s"
 
 
-def progress_line(step: int, total: int, loss: float, lr: float, img_per_s: float, elapsed: float) -> str:
-    """One plain progress line (see the module doc)."""
+def progress_line(step: int, total: int, loss: float, lr: float, img_per_s: float, elapsed: float, budget_s: float | None = None) -> str:
+    """One plain progress line (see the module doc); with a time budget the share done and the ETA
+    are those of whichever of steps and seconds runs out first."""
+    done = step / max(total, 1)
     eta = elapsed / step * (total - step) if step else 0.0
-    return f"step {step}/{total} ({100 * step // max(total, 1)}%) loss {loss:.4f} lr {lr:.2e} img/s {img_per_s:.1f} elapsed {_fmt_s(elapsed)} eta {_fmt_s(eta)}"
+    if budget_s is not None:
+        done, eta = max(done, elapsed / budget_s), min(eta, budget_s - elapsed)
+    return f"step {step}/{total} ({min(100, int(100 * done))}%) loss {loss:.4f} lr {lr:.2e} img/s {img_per_s:.1f} elapsed {_fmt_s(elapsed)} eta {_fmt_s(eta)}"
 
 
 def parse_progress(line: str) -> dict[str, float] | None:
@@ -47,8 +51,8 @@ def parse_progress(line: str) -> dict[str, float] | None:
 class PlainProgress:
     """tqdm's ``n``/``set_postfix``/``refresh``/``write``/``close``, as periodic plain lines."""
 
-    def __init__(self, total: int, stream: IO[str], every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic):
-        self.total, self.stream, self.every_s, self.clock = total, stream, every_s, clock
+    def __init__(self, total: int, stream: IO[str], every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic, budget_s: float | None = None):
+        self.total, self.stream, self.every_s, self.clock, self.budget_s = total, stream, every_s, clock, budget_s
         self.n = 0
         self.started = clock()
         self.last_time: float | None = None
@@ -70,7 +74,7 @@ class PlainProgress:
         if not due or self.n == self.last_step:
             return
         p = self.postfix
-        self.write(progress_line(self.n, self.total, p.get("loss", float("nan")), p.get("lr", float("nan")), p.get("img_s", 0.0), now - self.started))
+        self.write(progress_line(self.n, self.total, p.get("loss", float("nan")), p.get("lr", float("nan")), p.get("img_s", 0.0), now - self.started, self.budget_s))
         self.last_time, self.last_step = now, self.n
 
     def write(self, message: str, file: IO[str] | None = None) -> None:
@@ -90,8 +94,8 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 class RunLogger:
-    def __init__(self, work_dir: Path, enabled: bool, total_steps: int, stream: IO[str] | None = None):
-        self.enabled = enabled
+    def __init__(self, work_dir: Path, enabled: bool, total_steps: int, stream: IO[str] | None = None, budget_s: float | None = None):
+        self.enabled, self.budget_s, self.started = enabled, budget_s, time.monotonic()
         self.bar = self.tb = self.jsonl = None
         if not enabled:
             return
@@ -104,7 +108,7 @@ class RunLogger:
         if _isatty(stream):
             self.bar = tqdm(total=total_steps, desc="train", unit="step", dynamic_ncols=True, file=stream)
         else:
-            self.bar = PlainProgress(total_steps, stream)
+            self.bar = PlainProgress(total_steps, stream, budget_s=budget_s)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -123,7 +127,8 @@ class RunLogger:
         if isinstance(self.bar, PlainProgress):
             self.bar.set_postfix(loss=loss, lr=lr, img_s=img_per_s)
         else:
-            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{img_per_s:.1f}", refresh=False)
+            budget = {"budget": f"{time.monotonic() - self.started:.0f}/{self.budget_s:g}s"} if self.budget_s is not None else {}
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{img_per_s:.1f}", **budget, refresh=False)
         self.bar.refresh()
         if step % every == 0 or step == 1:
             self._write({"step": step, "loss": loss, "lr": lr, "img_per_s": img_per_s})

@@ -83,7 +83,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
 def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.device, amp: bool, train_ds, val_ds, class_names: list[str], model_args: dict[str, Any], quiet: bool) -> dict[str, Any]:
     """The run itself, in a work dir that this process holds."""
     tc = cfg.train
-    log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps)
+    log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps, budget_s=tc.budget_s)
     log.echo(f"work dir: {path}\n" + dump_config(cfg))
 
     # ---- model, optimizer, schedule, loaders
