@@ -56,3 +56,21 @@ def test_a_run_stopped_by_its_clock_has_decayed_and_a_resume_keeps_the_clock(tmp
     after = logged_lrs(work)[len(lrs):]
     assert second["train_s"] >= 3.0 and second["step"] > first["step"]
     assert max(after) < 0.5 * 0.01, "the resumed run restarted its schedule instead of continuing the clock"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("torchrun")  # one torchrun at a time: concurrent rendezvous on one machine can collide
+def test_ddp_ranks_share_one_clock_and_stop_together(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    work = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(ROOT / "tools" / "train.py"), str(ROOT / "configs" / "hdc_synth.yaml"), "--work-dir", str(work)]
+    for item in TINY + ["train.max_steps=1000000", "train.budget_s=3", "model.norm=group"]:
+        cmd += ["--set", item]
+    result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = load_checkpoint(work / "last.pt")
+    assert ckpt["train_s"] >= 3.0 and 1 < ckpt["step"] < 1000000
+    assert logged_lrs(work)[-1] < 0.5 * ckpt["config"]["train"]["lr"]

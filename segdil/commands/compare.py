@@ -31,7 +31,7 @@ def command_line(ctx: click.Context) -> list[str]:
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="Add a shipped set of configs: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in PRESETS.items()) + ".")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Train every model with train.seed = 0 … N-1.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="train.max_steps for every model.")
-@click.option("--budget-s", default=None, type=click.FloatRange(min=0, min_open=True), help="Train every model for this many seconds of wall-clock (train.budget_s) instead of a step count.")
+@click.option("--budget-s", default=None, type=click.FloatRange(min=0, min_open=True), help="Train every model for this many seconds of wall-clock (train.budget_s) instead of a step count; the learning-rate schedule decays over those seconds.")
 @click.option("--match", type=click.Choice(["none", "params", "flops"]), default="none", show_default=True, help="Scale widths so every model's parameters or FLOPs are within ±10% of the first config's.")
 @click.option("--sweep-pools", default=None, metavar="RANGE", help="Add FCNs with P pools (bilinear, no skips), e.g. 1..5 or 2,4.")
 @click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
