@@ -2,8 +2,8 @@
 
 A full-resolution stack sees only its receptive field (33-65 px), so it cannot tell a small object
 from a look-alike patch of background when only the surroundings decide. The context stream
-pools to stride 2^``context_stages``, runs wide-rate HDC blocks there and an image-level pooling
-branch, and is upsampled and fused with the full-resolution features before the pixel-wise head.
+pools to stride 2^``context_stages``, runs wide-rate HDC blocks there and optionally an image-level
+pooling branch (off in the shipped configs), and is upsampled and fused with the full-resolution features before the pixel-wise head.
 The full-resolution path (``stem``, ``blocks``, ``fuse``, ``head``) never pools, strides or
 resamples: a 2-pixel object is still 2 pixels wide where the head classifies it.
 
