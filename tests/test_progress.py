@@ -56,6 +56,17 @@ def test_plain_progress_adds_a_line_every_30_s_between_tenths():
     assert last["elapsed_s"] == 1000 and last["eta_s"] == 9000  # 10 s per step, 900 steps left
 
 
+def test_a_resumed_run_counts_its_budget_from_the_seconds_already_trained():
+    stream, clock = io.StringIO(), FakeClock()
+    bar = PlainProgress(10**9, stream, clock=clock, budget_s=90.0)
+    clock.now = 5.0  # 5 s into this process, 65 s of training in all
+    bar.n = 400
+    bar.set_postfix(loss=0.5, lr=1e-3, img_s=4.0, train_s=65.0)
+    bar.refresh()
+    line = stream.getvalue().splitlines()[-1]
+    assert "(72%)" in line and parse_progress(line)["eta_s"] == 25
+
+
 def test_progress_line_round_trips_and_rejects_other_lines():
     line = progress_line(40, 400, 0.51234, 3e-3, 12.34, 31.2)
     assert line == "step 40/400 (10%) loss 0.5123 lr 3.00e-03 img/s 12.3 elapsed 31s eta 281s"
@@ -140,10 +151,10 @@ def test_log_follower_reads_the_newest_complete_progress_line(tmp_path):
 def test_a_time_budget_sets_the_share_done_and_the_eta_of_a_run_and_of_a_comparison():
     from segdil.compare.progress import CompareProgress
 
-    line = progress_line(40, 10**9, 0.5, 1e-3, 8.0, 30.0, budget_s=90.0)
+    line = progress_line(40, 10**9, 0.5, 1e-3, 8.0, 30.0, budget=(30.0, 90.0))
     parsed = parse_progress(line)
     assert "(33%)" in line and parsed["eta_s"] == 60.0
-    assert parse_progress(progress_line(40, 50, 0.5, 1e-3, 8.0, 30.0, budget_s=90.0))["eta_s"] == 8.0, "the step limit comes first"
+    assert parse_progress(progress_line(40, 50, 0.5, 1e-3, 8.0, 30.0, budget=(30.0, 90.0)))["eta_s"] == 8.0, "the step limit comes first"
     clock = FakeClock()
     progress = CompareProgress([("hdc", 0), ("fcn", 0)], echo=lambda text: None, clock=clock, budget_s=90.0)
     progress.start("hdc", 0, None)

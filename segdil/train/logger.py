@@ -26,13 +26,14 @@ def _fmt_s(seconds: float) -> str:
     return f"{max(0.0, seconds):.0f}s"
 
 
-def progress_line(step: int, total: int, loss: float, lr: float, img_per_s: float, elapsed: float, budget_s: float | None = None) -> str:
-    """One plain progress line (see the module doc); with a time budget the share done and the ETA
-    are those of whichever of steps and seconds runs out first."""
+def progress_line(step: int, total: int, loss: float, lr: float, img_per_s: float, elapsed: float, budget: tuple[float, float] | None = None) -> str:
+    """One plain progress line (see the module doc); with a time ``budget`` (seconds trained, the
+    budget) the share done and the ETA are those of whichever of steps and seconds runs out first."""
     done = step / max(total, 1)
     eta = elapsed / step * (total - step) if step else 0.0
-    if budget_s is not None:
-        done, eta = max(done, elapsed / budget_s), min(eta, budget_s - elapsed)
+    if budget is not None:
+        used, budget_s = budget
+        done, eta = max(done, used / budget_s), min(eta, budget_s - used)
     return f"step {step}/{total} ({min(100, int(100 * done))}%) loss {loss:.4f} lr {lr:.2e} img/s {img_per_s:.1f} elapsed {_fmt_s(elapsed)} eta {_fmt_s(eta)}"
 
 
@@ -74,8 +75,11 @@ class PlainProgress:
         if not due or self.n == self.last_step:
             return
         p = self.postfix
-        self.write(progress_line(self.n, self.total, p.get("loss", float("nan")), p.get("lr", float("nan")), p.get("img_s", 0.0), now - self.started, self.budget_s))
+        self.write(progress_line(self.n, self.total, p.get("loss", float("nan")), p.get("lr", float("nan")), p.get("img_s", 0.0), now - self.started, self._budget()))
         self.last_time, self.last_step = now, self.n
+
+    def _budget(self) -> tuple[float, float] | None:
+        return None if self.budget_s is None else (self.postfix.get("train_s", 0.0), self.budget_s)
 
     def write(self, message: str, file: IO[str] | None = None) -> None:
         stream = file or self.stream
@@ -95,7 +99,7 @@ def _isatty(stream: IO[str]) -> bool:
 
 class RunLogger:
     def __init__(self, work_dir: Path, enabled: bool, total_steps: int, stream: IO[str] | None = None, budget_s: float | None = None):
-        self.enabled, self.budget_s, self.started = enabled, budget_s, time.monotonic()
+        self.enabled, self.budget_s = enabled, budget_s
         self.bar = self.tb = self.jsonl = None
         if not enabled:
             return
@@ -120,14 +124,15 @@ class RunLogger:
         if self.enabled:
             (self.bar.write if self.bar else print)(message.rstrip("\n"))
 
-    def step(self, step: int, *, loss: float, lr: float, img_per_s: float, every: int) -> None:
+    def step(self, step: int, *, loss: float, lr: float, img_per_s: float, every: int, train_s: float = 0.0) -> None:
+        """Progress after ``step``; ``train_s``: seconds trained (across resumes), the clock of the budget."""
         if not self.enabled:
             return
         self.bar.n = step
         if isinstance(self.bar, PlainProgress):
-            self.bar.set_postfix(loss=loss, lr=lr, img_s=img_per_s)
+            self.bar.set_postfix(loss=loss, lr=lr, img_s=img_per_s, train_s=train_s)
         else:
-            budget = {"budget": f"{time.monotonic() - self.started:.0f}/{self.budget_s:g}s"} if self.budget_s is not None else {}
+            budget = {"budget": f"{train_s:.0f}/{self.budget_s:g}s"} if self.budget_s is not None else {}
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{img_per_s:.1f}", **budget, refresh=False)
         self.bar.refresh()
         if step % every == 0 or step == 1:

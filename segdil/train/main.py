@@ -112,7 +112,7 @@ def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.dev
                 seen += images.shape[0] * dist_info.world_size
                 elapsed = time.perf_counter() - started
                 run.train_s = training_clock(prior_s + elapsed, tc.budget_s, dist_info, device)
-                log.step(step, loss=loss, lr=lr, img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every)
+                log.step(step, loss=loss, lr=lr, img_per_s=seen / max(elapsed, 1e-9), every=tc.log_every, train_s=run.train_s)
 
                 budget_over = tc.budget_s is not None and run.train_s >= tc.budget_s
                 last = step == tc.max_steps or budget_over
