@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -35,6 +36,10 @@ def setup_distributed(device: torch.device) -> DistInfo:
 
 
 def cleanup_distributed() -> None:
+    """Leave the process group. DistributedDataParallel sits in a reference cycle that keeps the
+    group alive; collect it first, so that no gloo thread outlives the group into interpreter
+    shutdown (an intermittent SIGABRT, "terminate called without an active exception")."""
     if dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()

@@ -132,6 +132,7 @@ def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.dev
             raise SystemExit(128 + stop["signal"]) from None
         finally:
             log.close()
+            train_model = batches = None  # the wrapper must be collectable before the group goes
             cleanup_distributed()
     result = {"work_dir": str(path), "step": step, "train_s": time.perf_counter() - started, "img_per_s": seen / max(time.perf_counter() - started, 1e-9), **metrics}
     if dist_info.is_main:
