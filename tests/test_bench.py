@@ -159,3 +159,20 @@ def test_cli_infer_non_square_reports_predict_end_to_end_beside_the_model(tmp_pa
     predict = data["predict"]
     assert predict["size"] == "48x32" and predict["predict_img_per_s"] > 0 and predict["naive_img_per_s"] > 0
     assert 0.999 <= predict["pixel_agreement_min"] <= 1.0 and "predict end to end" in result.output
+
+
+def test_train_speed_tool_times_each_config_against_the_first():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    configs = [str(root / "configs" / "hdc_synth.yaml"), str(root / "configs" / "hdc-context_synth.yaml")]
+    out = subprocess.run([sys.executable, str(root / "tools" / "train_speed.py"), *configs, "--crop", "32", "--batch", "2", "--rounds", "1", "--threads", "1"], capture_output=True, text=True, check=True).stdout
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"hdc_synth", "hdc-context_synth"}
+    assert rows["hdc_synth"][-1] == "1.00" and float(rows["hdc-context_synth"][-1]) > 0
+    from segdil.config import load_config
+
+    model = create_model(**dict(load_config(configs[0]).model, num_classes=5))
+    assert float(rows["hdc_synth"][2]) == pytest.approx(count_flops(model, 256, 256) / 65536 / 1e3, abs=0.06)

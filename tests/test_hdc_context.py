@@ -50,6 +50,17 @@ def test_bilinear_window_is_the_window_of_the_whole_upsampling(low, size, channe
         torch.testing.assert_close(window, whole[..., top : top + height, left : left + width], atol=1e-6, rtol=1e-6)  # measured: 1-2 ulp
 
 
+def test_bilinear_window_projects_only_the_pixels_it_reads():
+    torch.manual_seed(0)
+    x, project = torch.randn(1, 4, 20, 30), nn.Conv2d(4, 3, 1)
+    seen = []
+    whole = F.interpolate(project(x), size=(80, 120), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        window = bilinear_window(x, (80, 120), (10, 50), (16, 12), lambda c: seen.append(c.shape[-2:]) or project(c))
+        torch.testing.assert_close(window, whole[..., 10:26, 50:62], atol=1e-6, rtol=1e-6)
+    assert seen and seen[0][0] * seen[0][1] <= 6 * 5  # about a quarter of the rows and columns, not the 20×30 map
+
+
 def test_receptive_field_radius_is_the_full_resolution_streams():
     """The context reaches the whole image through image_context; the radius is the HDC stack's."""
     for overrides in ({}, {"stem_width": 4}, {"blocks": 2, "rates": [1, 2, 3]}):
@@ -153,3 +164,42 @@ def test_context_in_strips_equals_the_whole_image(stages, height):
         whole = model.context(x)
         for rows in (1, 8, 24, 50, height):
             torch.testing.assert_close(model.context(x, strip_rows=rows), whole, atol=1e-5, rtol=1e-5)
+
+
+def _concatenated_reference(model, x):
+    """The fusion and head as written down: on the concatenation of the full-resolution features
+    and the whole upsampled context."""
+    y = x
+    for i, block in enumerate(model.blocks):
+        if i > 0 and model.inject is not None:
+            y = y + F.interpolate(model.inject[i - 1](model.context(x)), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        y = block(y)
+    y = torch.cat([y, F.interpolate(model.context(x), size=x.shape[-2:], mode="bilinear", align_corners=False)], dim=1)
+    return model.head(torch.cat([y, model.fuse(y)], dim=1) if model.fuse_skip else model.fuse(y))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(fuse_skip=True), dict(fuse_skip=False), dict(fuse_width=0), dict(fuse_skip=True, norm="none"), dict(fuse_skip=True, norm="group"), dict(fuse_skip=True, fusion="every")],
+)
+def test_fusion_at_low_resolution_equals_the_concatenation(overrides):
+    model = _tiny(**overrides)
+    for module in model.modules():  # non-trivial statistics, so that the norm is not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1), module.running_var.uniform_(0.5, 2), module.weight.data.uniform_(0.5, 2), module.bias.data.uniform_(-1, 1)
+    model.head.bias.data.uniform_(-1, 1)
+    x = torch.randn(2, 3, 29, 22)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), _concatenated_reference(model, x), atol=1e-5, rtol=1e-5)
+
+
+def test_folding_the_fusion_norm_keeps_the_function():
+    from segdil.inference.fuse import fold_batchnorm
+
+    model = _tiny(fuse_skip=True)
+    model.fuse[1].running_mean.uniform_(-1, 1), model.fuse[1].running_var.uniform_(0.5, 2)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(1, 3, 21, 30)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)

@@ -18,11 +18,17 @@ from torch import fx, nn
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode with every Conv2d→BatchNorm2d pair folded into the Conv2d
-    (ConvTranspose2d→BatchNorm2d too).
+    (ConvTranspose2d→BatchNorm2d too), and the pairs the model declares in ``batchnorm_pairs``
+    (a norm its tracer cannot see follow the conv, e.g. through a sum with another path).
 
     The folded BatchNorm layers are replaced by ``nn.Identity``; the input model is not changed.
     """
     model = copy.deepcopy(model).eval()
+    for conv_name, bn_name in getattr(model, "batchnorm_pairs", ()):  # pairs a model declares
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+            fold_conv_bn(conv, bn)
+            _replace_submodule(model, bn_name, nn.Identity())
     _fold_module(model)
     return model
 

@@ -26,6 +26,7 @@ from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct, expand_widths, make_norm
 from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding, stack_radius
 
+Upsample = Callable[[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor]
 CONTEXT_STRIP_ROWS = 256  # rows per strip of the context stream's pooling stages in ``image_context``
 
 
@@ -116,6 +117,9 @@ class HDCContextNet(SegModel):
     supports_memory_saver = True
     width_args = ("widths", "stem_width", "context_width", "fuse_width")
     full_resolution_path = ("stem", "blocks", "fuse", "head")
+    # the fusion layer's norm follows its conv through a sum the tracer of ``fold_batchnorm`` does
+    # not follow (``_fuse_context``); it is still an affine map of the conv's output channels
+    batchnorm_pairs = (("fuse.0", "fuse.1"),)
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
@@ -200,39 +204,68 @@ class HDCContextNet(SegModel):
         """Logits of the tile ``x`` at ``offset`` in an image of ``image_size`` whose context is
         ``context``: the context is resampled at the tile's own pixels of the whole-image upsampling."""
         window = (x.shape[-2], x.shape[-1])
-        return self._full_resolution(x, context, lambda c: bilinear_window(c, image_size, offset, window))
+        return self._full_resolution(x, context, lambda c, project: bilinear_window(c, image_size, offset, window, project))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         ctx = self.context(x) if self.context is not None else None
-        return self._full_resolution(x, ctx, lambda c: F.interpolate(c, size=size, mode="bilinear", align_corners=False))
+        return self._full_resolution(x, ctx, lambda c, project: F.interpolate(project(c), size=size, mode="bilinear", align_corners=False))
 
-    def _full_resolution(self, x: torch.Tensor, ctx: torch.Tensor | None, upsample: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """The full-resolution stream and head on ``x``, fused with ``upsample`` of the low-resolution ``ctx``."""
+    def _full_resolution(self, x: torch.Tensor, ctx: torch.Tensor | None, upsample: Upsample) -> torch.Tensor:
+        """The full-resolution stream and head on ``x``, fused with the low-resolution ``ctx``;
+        ``upsample(ctx, project)`` resamples a per-pixel map ``project`` of it to ``x``'s pixels."""
         y = self.stem(x)
         for i, block in enumerate(self.blocks):
             if i > 0 and self.inject is not None:
-                y = y + upsample(self.inject[i - 1](ctx))
+                y = y + upsample(ctx, self.inject[i - 1])
             if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
                 y = checkpoint(_RecomputeOnce(block), y, use_reentrant=False)
             else:
                 y = block(y)
         if ctx is not None:
-            y = torch.cat([y, upsample(ctx).to(y.dtype)], dim=1)  # an fp32 tile context joins bf16 features as bf16
+            return self._fuse_context(y, ctx, upsample)
         if self.fuse_skip:
             return self.head(torch.cat([y, self.fuse(y)], dim=1))
         return self.head(self.fuse(y))
 
+    def _fuse_context(self, y: torch.Tensor, ctx: torch.Tensor, upsample: Upsample) -> torch.Tensor:
+        """The fusion layer and head on the concatenation ``[y, upsample(ctx)]``, computed without
+        it: their 1×1 maps of the context commute with bilinear upsampling (weights summing to 1),
+        so they run at low resolution and one upsampling of their few channels replaces that of
+        the whole context and both full-resolution concatenations. Same parameters, same function."""
+        n, k = y.shape[1], ctx.shape[1]
+        head = self.head
+        fuse = self.fuse[0] if isinstance(self.fuse, nn.Sequential) else None
+        reads_context = fuse is None or self.fuse_skip  # the head sees the concatenation itself
+        low: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        if fuse is not None:
+            low.append((fuse.weight[:, n : n + k], fuse.bias))
+        if reads_context:
+            low.append((head.weight[:, n : n + k], head.bias))
+        weight = torch.cat([w for w, _ in low])
+        bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in low])
+        parts = upsample(ctx, lambda c: F.conv2d(c, weight, bias)).to(y.dtype).split([w.shape[0] for w, _ in low], dim=1)
+        if fuse is None:
+            return F.conv2d(y, head.weight[:, :n]) + parts[0]
+        fused = self.fuse[2](self.fuse[1](F.conv2d(y, fuse.weight[:, :n]) + parts[0]))
+        if not self.fuse_skip:
+            return head(fused)
+        return F.conv2d(y, head.weight[:, :n]) + F.conv2d(fused, head.weight[:, n + k :]) + parts[1]
 
-def bilinear_window(x: torch.Tensor, size: tuple[int, int], offset: tuple[int, int], window: tuple[int, int]) -> torch.Tensor:
-    """The ``window`` (h, w) at ``offset`` (top, left) of ``F.interpolate(x, size, mode="bilinear",
-    align_corners=False)``, without computing the rest; within 1e-6 of it (1-2 float32 ulps).
+
+def bilinear_window(
+    x: torch.Tensor, size: tuple[int, int], offset: tuple[int, int], window: tuple[int, int], project: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """The ``window`` (h, w) at ``offset`` (top, left) of ``F.interpolate(project(x), size,
+    mode="bilinear", align_corners=False)``, without computing the rest; within 1e-6 of it (1-2
+    float32 ulps). ``project``, a per-pixel map such as a 1×1 conv, runs only on the low-resolution
+    pixels the window reads.
 
     PyTorch's arithmetic, separable, columns first and then rows: output pixel ``i`` reads source
     ``s = max((i + 0.5) * scale - 0.5, 0)`` (``scale = in / out`` in float32, ``s`` rounded once
     to float32) from ``floor(s)`` and the next pixel (clamped to the last) with weights
     ``1 - (s - floor(s))`` and ``s - floor(s)``."""
-    out = x
+    taps = {}
     for dim, out_len, start, length in ((3, size[1], offset[1], window[1]), (2, size[0], offset[0], window[0])):
         in_len = x.shape[dim]
         scale = (torch.tensor(in_len, dtype=torch.float32, device=x.device) / out_len).double()
@@ -241,7 +274,16 @@ def bilinear_window(x: torch.Tensor, size: tuple[int, int], offset: tuple[int, i
         low = source.floor().long().clamp_max(in_len - 1)
         weight = (source - low).clamp(0, 1).view(-1, *[1] * (3 - dim))
         high = (low + 1).clamp_max(in_len - 1)
+        first = int(low.min())
+        taps[dim] = (first, int(high.max()) + 1, low - first, high - first, weight)
+    (top, bottom, *_), (left, right, *_) = taps[2], taps[3]
+    out = x[..., top:bottom, left:right]
+    if project is not None:
+        out = project(out)
+    dtype = out.dtype
+    for dim in (3, 2):
+        _, _, low, high, weight = taps[dim]
         # in place, so a window holds two copies at a time instead of four (tiles are sized from that)
         low_part = out.index_select(dim, low).to(weight.dtype).mul_(1 - weight)
         out = low_part.add_(out.index_select(dim, high).to(weight.dtype).mul_(weight))
-    return out.to(x.dtype)
+    return out.to(dtype)
