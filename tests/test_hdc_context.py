@@ -193,11 +193,14 @@ def test_fusion_at_low_resolution_equals_the_concatenation(overrides):
         torch.testing.assert_close(model(x), _concatenated_reference(model, x), atol=1e-5, rtol=1e-5)
 
 
-def test_folding_the_fusion_norm_keeps_the_function():
+@pytest.mark.parametrize("overrides", [dict(fuse_skip=True), dict(fuse_skip=False), dict(fuse_width=0), dict(fuse_skip=True, norm="group")])
+def test_folding_the_fusion_norm_keeps_the_function(overrides):
     from segdil.inference.fuse import fold_batchnorm
 
-    model = _tiny(fuse_skip=True)
-    model.fuse[1].running_mean.uniform_(-1, 1), model.fuse[1].running_var.uniform_(0.5, 2)
+    model = _tiny(**overrides)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1), module.running_var.uniform_(0.5, 2)
     folded = fold_batchnorm(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     x = torch.randn(1, 3, 21, 30)

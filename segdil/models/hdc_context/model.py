@@ -117,9 +117,6 @@ class HDCContextNet(SegModel):
     supports_memory_saver = True
     width_args = ("widths", "stem_width", "context_width", "fuse_width")
     full_resolution_path = ("stem", "blocks", "fuse", "head")
-    # the fusion layer's norm follows its conv through a sum the tracer of ``fold_batchnorm`` does
-    # not follow (``_fuse_context``); it is still an affine map of the conv's output channels
-    batchnorm_pairs = (("fuse.0", "fuse.1"),)
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
@@ -186,6 +183,13 @@ class HDCContextNet(SegModel):
         else:
             self.fuse = nn.Identity()
         self.head = nn.Conv2d(head_in, num_classes, 1)
+
+    @property
+    def batchnorm_pairs(self) -> tuple[tuple[str, str], ...]:
+        """(conv, norm) pairs ``fold_batchnorm`` cannot trace: the fusion layer's norm follows its
+        conv through a sum with the context's part (``_fuse_context``), still an affine map of the
+        conv's output channels."""
+        return (("fuse.0", "fuse.1"),) if isinstance(self.fuse, nn.Sequential) else ()
 
     @property
     def receptive_field_radius(self) -> int:
