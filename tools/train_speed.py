@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
-from segdil.bench.steps import build_runner
+from segdil.bench.steps import Measurement, build_runner, timed_step
 from segdil.bench.variants import Variant
 from segdil.config import load_config
 from segdil.device import native_bf16, resolve_device
@@ -37,26 +36,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    variant = Variant(channels_last=True, amp=device.type == "cuda" or native_bf16(device))
+    variant = Variant(channels_last=True, amp=native_bf16(device))
     model_args = {path: dict(load_config(path).model, num_classes=5) for path in args.configs}
     runners = {path: build_runner(margs, variant, "train", args.crop, args.batch, device) for path, margs in model_args.items()}
     for runner in runners.values():  # warm-up: allocator, kernels
         runner.step()
         runner.step()
-    times: dict[str, list[float]] = {path: [] for path in runners}
+    measurements = {path: Measurement(variant) for path in runners}
     for _ in range(args.rounds):
         for path, runner in runners.items():
-            start = time.perf_counter()
-            runner.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times[path].append(time.perf_counter() - start)
+            timed_step(runner, device, measurements[path])
     print(f"crop {args.crop}, batch {args.batch}, {args.rounds} rounds, {torch.get_num_threads()} threads, amp {variant.amp}")
     print(f"{'config':40s} {'params':>9s} {'GFLOPs/MP':>9s} {'img/s':>7s} {'ratio':>6s}")
     first = None
-    for path, runner_times in times.items():
+    for path, measurement in measurements.items():
         model = create_model_quietly(**model_args[path])
-        img_s = args.batch / statistics.median(runner_times)
+        img_s = args.batch / statistics.median(measurement.step_s)
         first = first or img_s
         print(f"{Path(path).stem[:40]:40s} {count_params(model):9d} {count_flops(model, 256, 256) / 65536 / 1e3:9.1f} {img_s:7.1f} {img_s / first:6.2f}")
 

@@ -25,10 +25,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """
     model = copy.deepcopy(model).eval()
     for conv_name, bn_name in getattr(model, "batchnorm_pairs", ()):  # pairs a model declares
-        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
-        if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
-            fold_conv_bn(conv, bn)
-            _replace_submodule(model, bn_name, nn.Identity())
+        if _foldable(model.get_submodule(conv_name), model.get_submodule(bn_name)):
+            _fold_pair(model, conv_name, bn_name)
     _fold_module(model)
     return model
 
@@ -64,8 +62,23 @@ def _fold_module(module: nn.Module) -> None:
             _fold_module(child)
         return
     for conv_name, bn_name in _conv_bn_pairs(module, graph):
-        fold_conv_bn(module.get_submodule(conv_name), module.get_submodule(bn_name))
-        _replace_submodule(module, bn_name, nn.Identity())
+        _fold_pair(module, conv_name, bn_name)
+
+
+def _fold_pair(root: nn.Module, conv_name: str, bn_name: str) -> None:
+    fold_conv_bn(root.get_submodule(conv_name), root.get_submodule(bn_name))
+    _replace_submodule(root, bn_name, nn.Identity())
+
+
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    """A convolution and a BatchNorm with running statistics over its output channels."""
+    return (
+        isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
+        and isinstance(bn, nn.BatchNorm2d)
+        and bn.track_running_stats
+        and bn.running_mean is not None
+        and conv.out_channels == bn.num_features
+    )
 
 
 def _trace(module: nn.Module) -> fx.Graph | None:
@@ -92,14 +105,7 @@ def _conv_bn_pairs(root: nn.Module, graph: fx.Graph) -> list[tuple[str, str]]:
         if not isinstance(source, fx.Node) or source.op != "call_module" or len(source.users) != 1:
             continue
         conv, bn = root.get_submodule(source.target), root.get_submodule(node.target)
-        if (
-            isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
-            and bn.track_running_stats
-            and bn.running_mean is not None
-            and conv.out_channels == bn.num_features
-            and calls[source.target] == 1
-            and calls[node.target] == 1
-        ):
+        if _foldable(conv, bn) and calls[source.target] == 1 and calls[node.target] == 1:
             pairs.append((source.target, node.target))
     return pairs
 
