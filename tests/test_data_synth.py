@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from segdil.cli import cli
 from segdil.config import SynthConfig
 from segdil.data.io import load_image, load_mask
-from segdil.data.synth import SYNTH_CLASSES, SyntheticSegmentation, generate_sample, synth_class_names
+from segdil.data.synth import SYNTH_CLASSES, SyntheticSegmentation, generate_sample, hard_fields, synth_class_names
 from segdil.data.synth_write import write_synthetic
 from segdil.errors import SegdilError
 
@@ -204,6 +204,61 @@ def test_hard_scene_is_deterministic_and_spans_every_size_bin():
     sizes = [math.sqrt(o["area"]) for i in range(10) for o in generate_sample(cfg, "train", i)[2]]
     for low, high in ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64)):
         assert any(low <= s < high for s in sizes), (low, high)
+
+
+def test_hard_fields_are_where_the_objects_are():
+    # objects are centred in their sample's fields: nearly every small one touches them, while
+    # the fields of the next sample miss many
+    import cv2
+
+    cfg = SynthConfig(size=96, scene="hard")
+
+    def touching(shift: int) -> float:
+        touches = []
+        for index in range(8):
+            mask = generate_sample(cfg, "val", index)[1]
+            fields = hard_fields(cfg, "val", index + shift)
+            assert fields.shape == mask.shape and fields.dtype == bool and 0 < fields.mean() < 1
+            for c in range(1, 5):
+                count, labels = cv2.connectedComponents((mask == c).astype(np.uint8), connectivity=8)
+                touches += [bool(fields[labels == k].any()) for k in range(1, count) if (labels == k).sum() <= 64]
+        assert len(touches) > 20
+        return sum(touches) / len(touches)
+
+    assert touching(0) > 0.9 and touching(1) < 0.75
+    with pytest.raises(SegdilError, match="only the hard scene"):
+        hard_fields(SynthConfig(size=96), "val", 0)
+
+
+def test_field_edge_tool_splits_every_validation_object_by_the_field_edge(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from segdil.checkpoint import save_checkpoint
+    from segdil.config import load_config
+    from segdil.metrics.objects import object_stats
+    from segdil.models import create_model
+
+    root = Path(__file__).resolve().parent.parent
+    tool = str(root / "tools" / "field_edge_objects.py")
+    sets = ["data.synth.scene=hard", "data.synth.size=64", "data.synth.max_object=32", "data.synth.n_val=3"]
+    cfg = load_config(None, sets)
+    args = {"name": "hdc", "num_classes": 5, "widths": [4], "blocks": 1}
+    ckpt = tmp_path / "hard.pt"
+    save_checkpoint({"model_args": args, "model": create_model(**args).state_dict(), "config": cfg.to_dict(), "class_names": list(SYNTH_CLASSES)}, ckpt)
+    out = subprocess.run([sys.executable, tool, str(ckpt)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [r[1] for r in rows[::2]] == ["<8", "8-16", "16-32", "32-64", ">=64"] and {r[2] for r in rows} == {"inside", "edge"}
+    counted = sum(int(r[3]) for r in rows)
+    objects = [object_stats(generate_sample(cfg.data.synth, "val", i)[1], generate_sample(cfg.data.synth, "val", i)[1], 5) for i in range(3)]
+    assert counted == sum(len(o) for o in objects) > 0
+    assert any(int(r[3]) > 0 for r in rows if r[2] == "edge") and any(int(r[3]) > 0 for r in rows if r[2] == "inside")
+
+    standard = tmp_path / "standard.pt"
+    save_checkpoint({"model_args": args, "model": create_model(**args).state_dict(), "config": load_config(None, sets[1:]).to_dict(), "class_names": list(SYNTH_CLASSES)}, standard)
+    bad = subprocess.run([sys.executable, tool, str(standard)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "hard synthetic scene only" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_synth_command_writes_the_hard_scene(tmp_path):

@@ -184,6 +184,14 @@ def _hard_background(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.nda
     return image.astype(np.float32), fields & ~rims
 
 
+def hard_fields(cfg: SynthConfig, split: str, index: int) -> np.ndarray:
+    """The boolean mask where objects count in sample ``index`` of ``split`` of the hard scene (the
+    fields, without their rims): what ``generate_sample`` draws first, drawn again."""
+    if cfg.scene != "hard":
+        raise SegdilError(f"data.synth.scene: {cfg.scene!r} has no fields; only the hard scene does")
+    return _hard_background(_rng(cfg.seed, split, index), cfg)[1]
+
+
 def _object_colour(rng: np.random.Generator, class_id: int, camouflage: bool) -> np.ndarray:
     """A class hue; in the hard scene a third of the objects are washed out (camouflaged)."""
     hue = _HUES[class_id] + rng.uniform(-_HUE_JITTER, _HUE_JITTER)

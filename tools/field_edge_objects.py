@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Which objects a model loses on the hard benchmark: those wholly inside a field, or those that
+cross its edge (all of such an object counts, though look-alike decoys beside it do not).
+
+    python tools/field_edge_objects.py CHECKPOINT [CHECKPOINT ...]
+
+Each checkpoint predicts the validation split its config describes (the hard synthetic scene),
+whole images, fp32. Per size bin (``eval.size_bins``) and group it prints the objects, their mean
+object IoU and the share of their pixels predicted their class (the IoU's recall part).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+from segdil.data.synth import generate_sample, hard_fields, synth_class_names
+from segdil.data.transforms import to_tensor
+from segdil.metrics.evaluator import bin_labels
+from segdil.metrics.objects import foreground_classes, object_stats
+
+
+def field_shares(mask: np.ndarray, fields: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Share of each object's pixels inside ``fields``, in ``object_stats``'s order (class by
+    class, OpenCV's BBDT label order)."""
+    shares = []
+    for c in classes:
+        gt_c = mask == c
+        if not gt_c.any():
+            continue
+        count, labels, _, _ = cv2.connectedComponentsWithStatsWithAlgorithm(gt_c.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
+        area = np.bincount(labels.ravel(), minlength=count)[1:]
+        inside = np.bincount(labels[fields], minlength=count)[1:]
+        shares.append(inside / area)
+    return np.concatenate(shares) if shares else np.zeros(0)
+
+
+def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
+    """Rows (size, IoU, recall part, field share) of every validation object, and the size bins."""
+    ckpt = load_checkpoint(path)
+    cfg = checkpoint_config(ckpt)
+    synth = cfg.data.synth
+    if cfg.data.root is not None or synth.scene != "hard":
+        raise SystemExit(f"{path}: trained on {cfg.data.root or synth.scene + ' synthetic scenes'}; this tool reads the hard synthetic scene only")
+    model = model_from_checkpoint(ckpt)
+    num_classes = len(synth_class_names(synth))
+    classes = foreground_classes(num_classes, cfg.eval.background_class)
+    rows = []
+    for index in range(synth.n_val):
+        image, mask, _ = generate_sample(synth, "val", index)
+        with torch.no_grad():
+            pred = model(to_tensor(image, cfg.data.mean, cfg.data.std)[None]).argmax(1)[0].numpy().astype(np.uint8)
+        stats = object_stats(pred, mask, num_classes, background_class=cfg.eval.background_class)
+        shares = field_shares(mask, hard_fields(synth, "val", index), classes)
+        rows += [(np.sqrt(s["area"]), s["iou"], s["tp"] / s["area"], share) for s, share in zip(stats, shares)]
+    return np.array(rows).reshape(-1, 4), list(cfg.eval.size_bins)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    args = parser.parse_args()
+    print(f"{'checkpoint':48s} {'bin':>6s} {'group':>7s} {'objects':>7s} {'IoU':>6s} {'recalled':>8s}")
+    for path in args.checkpoints:
+        rows, edges = checkpoint_objects(path)
+        which = np.searchsorted(edges, rows[:, 0], side="right")
+        name = "/".join(path.parts[-3:])[-48:]
+        for index, label in enumerate(bin_labels(edges)):
+            in_bin = rows[which == index]
+            for group, keep in (("inside", in_bin[:, 3] >= 1.0), ("edge", in_bin[:, 3] < 1.0)):
+                part = in_bin[keep]
+                iou, recalled = (f"{part[:, 1].mean():6.3f}", f"{part[:, 2].mean():8.3f}") if len(part) else (f"{'-':>6s}", f"{'-':>8s}")
+                print(f"{name:48s} {label:>6s} {group:>7s} {len(part):7d} {iou} {recalled}")
+
+
+if __name__ == "__main__":
+    main()
