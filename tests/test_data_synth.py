@@ -259,6 +259,9 @@ def test_field_edge_tool_splits_every_validation_object_by_the_field_edge(tmp_pa
     save_checkpoint({"model_args": args, "model": create_model(**args).state_dict(), "config": load_config(None, sets[1:]).to_dict(), "class_names": list(SYNTH_CLASSES)}, standard)
     bad = subprocess.run([sys.executable, tool, str(standard)], capture_output=True, text=True)
     assert bad.returncode == 1 and "hard synthetic scene only" in bad.stderr and "Traceback" not in bad.stderr
+    missing = subprocess.run([sys.executable, tool, str(ckpt), str(tmp_path / "nope.pt")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "nope.pt" in missing.stderr and "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+    assert missing.stdout == ""  # nothing printed for the checkpoints before the bad one either
 
 
 def test_synth_command_writes_the_hard_scene(tmp_path):

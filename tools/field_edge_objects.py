@@ -21,6 +21,7 @@ import torch
 from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from segdil.data.synth import generate_sample, hard_fields, synth_class_names
 from segdil.data.transforms import to_tensor
+from segdil.errors import SegdilError, shown
 from segdil.metrics.evaluator import bin_labels
 from segdil.metrics.objects import foreground_classes, object_stats
 
@@ -46,7 +47,7 @@ def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
     cfg = checkpoint_config(ckpt)
     synth = cfg.data.synth
     if cfg.data.root is not None or synth.scene != "hard":
-        raise SystemExit(f"{path}: trained on {cfg.data.root or synth.scene + ' synthetic scenes'}; this tool reads the hard synthetic scene only")
+        raise SystemExit(f"Error: {shown(str(path))}: trained on {shown(cfg.data.root or synth.scene + ' synthetic scenes')}; this tool reads the hard synthetic scene only")
     model = model_from_checkpoint(ckpt)
     num_classes = len(synth_class_names(synth))
     classes = foreground_classes(num_classes, cfg.eval.background_class)
@@ -65,9 +66,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
+    results = []
+    for path in args.checkpoints:  # every checkpoint read before anything is printed
+        try:
+            results.append((path, *checkpoint_objects(path)))
+        except SegdilError as error:  # a missing or broken checkpoint: one line, no traceback
+            raise SystemExit(f"Error: {error}") from None
     print(f"{'checkpoint':48s} {'bin':>6s} {'group':>7s} {'objects':>7s} {'IoU':>6s} {'recalled':>8s}")
-    for path in args.checkpoints:
-        rows, edges = checkpoint_objects(path)
+    for path, rows, edges in results:
         which = np.searchsorted(edges, rows[:, 0], side="right")
         name = "/".join(path.parts[-3:])[-48:]
         for index, label in enumerate(bin_labels(edges)):
