@@ -1,6 +1,5 @@
 """VOC, Cityscapes and ADE20K read in place: listing, class mapping, ignore, `data check` messages."""
 
-import time
 
 import numpy as np
 import pytest
@@ -133,26 +132,32 @@ def test_folder_instances_are_listed(tmp_path):
     assert check_format("folder", root).ok
 
 
-@pytest.mark.slow
-def test_listing_3000_cityscapes_images_is_fast(tmp_path):
-    # the listing reads names only: empty files are enough to time it
+def test_listing_cityscapes_scans_each_folder_once_and_never_each_file(tmp_path, monkeypatch):
+    # the listing reads names only: its file-system calls grow with the cities, not the images
+    import os
+    from pathlib import Path
+
     root = tmp_path / "cs"
-    for city in range(10):
+    cities, per_city = 3, 40
+    for city in range(cities):
         images = root / "leftImg8bit" / "train" / f"city{city}"
         labels = root / "gtFine" / "train" / f"city{city}"
         images.mkdir(parents=True)
         labels.mkdir(parents=True)
-        for i in range(300):
+        for i in range(per_city):
             stem = f"city{city}_{i:06d}_000019"
             (images / f"{stem}_leftImg8bit.png").touch()
             for suffix in ("labelIds", "instanceIds", "color", "polygons"):
                 (labels / f"{stem}_gtFine_{suffix}.png").touch()
-    start = time.perf_counter()
+    scans, stats = [], []
+    real_scandir, real_stat = os.scandir, Path.stat
+    monkeypatch.setattr(os, "scandir", lambda path=".": scans.append(path) or real_scandir(path))
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: stats.append(self) or real_stat(self, **kw))
     ds = open_dataset("cityscapes", root, "train")
-    elapsed = time.perf_counter() - start
-    assert len(ds) == 3000 and len(ds.instances) == 3000
-    print(f"listed 3000 Cityscapes images in {elapsed * 1000:.0f} ms")
-    assert elapsed < 0.5
+    monkeypatch.undo()
+    assert len(ds) == cities * per_city and len(ds.instances) == cities * per_city
+    assert len(scans) <= 1 + 2 * cities, scans  # the image root, then each city's images and labels
+    assert len(stats) < per_city, stats  # a few per city at most, never one per image
 
 
 def test_voc_sbd_masks_and_aug_split(tmp_path):
