@@ -17,9 +17,15 @@ def offline(monkeypatch, tmp_path):
 def test_imagenet_offline_fails_at_once_with_one_line(offline, monkeypatch):
     import socket
 
-    attempts = []  # "at once": no connection is tried (and so no timeout or retry waited for)
-    monkeypatch.setattr(socket.socket, "connect", lambda self, address: attempts.append(address))
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: attempts.append(address))
+    attempts = []  # "at once": no lookup or connection is tried (so no timeout or retry is waited for)
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network use in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
     with pytest.raises(ValueError) as info:
         create_model("smp", encoder="resnet18", encoder_weights="imagenet")
     message = str(info.value)

@@ -36,12 +36,13 @@ def check_in_browser(page: Path, tmp_path: Path) -> tuple[dict, list[str]]:
     """Open ``page`` (with the probe injected in a copy) headless; the probe's findings and the browser's console lines."""
     probed = tmp_path / f"probed_{page.name}"
     probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE_HEAD, 1))
-    cmd = [
-        BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=30000",
-        "--dump-dom", probed.resolve().as_uri(),
-    ]
-    for _ in range(3):  # a loaded machine can end the virtual-time budget before the images decode
+    for attempt in range(3):  # a loaded machine can end the virtual-time budget before the images decode
+        cmd = [
+            BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            # a fresh profile each time: a browser that died can leave its profile locked for the next
+            "--no-first-run", f"--user-data-dir={tmp_path / f'profile{attempt}'}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=30000",
+            "--dump-dom", probed.resolve().as_uri(),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         match = re.search(r'data-check="([^"]*)"', done.stdout)
         if match:

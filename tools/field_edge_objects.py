@@ -5,8 +5,10 @@ cross its edge (all of such an object counts, though look-alike decoys beside it
     python tools/field_edge_objects.py CHECKPOINT [CHECKPOINT ...]
 
 Each checkpoint predicts the validation split its config describes (the hard synthetic scene),
-whole images, fp32. Per size bin (``eval.size_bins``) and group it prints the objects, their mean
-object IoU and the share of their pixels predicted their class (the IoU's recall part).
+whole images, fp32. Per size bin (``eval.size_bins``) and group (``inside`` a field, ``edge``:
+partly inside, ``outside``: no visible pixel inside, e.g. the visible rest of a partly hidden
+object) it prints the objects, their mean object IoU and the share of their pixels predicted
+their class (the IoU's recall part).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from segdil.errors import SegdilError, shown
 from segdil.metrics.evaluator import bin_labels
 from segdil.metrics.objects import foreground_classes, object_stats
 
+GROUPS = ("inside", "edge", "outside")
 
-def field_shares(mask: np.ndarray, fields: np.ndarray, classes: list[int]) -> np.ndarray:
-    """Share of each object's pixels inside ``fields``, in ``object_stats``'s order (class by
-    class, OpenCV's BBDT label order)."""
-    shares = []
+
+def field_shares(mask: np.ndarray, fields: np.ndarray, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(area, share of pixels inside ``fields``) of each object, in ``object_stats``'s order
+    (class by class, OpenCV's BBDT label order)."""
+    shares, areas = [], []
     for c in classes:
         gt_c = mask == c
         if not gt_c.any():
@@ -38,7 +42,8 @@ def field_shares(mask: np.ndarray, fields: np.ndarray, classes: list[int]) -> np
         area = np.bincount(labels.ravel(), minlength=count)[1:]
         inside = np.bincount(labels[fields], minlength=count)[1:]
         shares.append(inside / area)
-    return np.concatenate(shares) if shares else np.zeros(0)
+        areas.append(area)
+    return (np.concatenate(areas), np.concatenate(shares)) if shares else (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
@@ -57,8 +62,10 @@ def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
         with torch.no_grad():
             pred = model(to_tensor(image, cfg.data.mean, cfg.data.std)[None]).argmax(1)[0].numpy().astype(np.uint8)
         stats = object_stats(pred, mask, num_classes, background_class=cfg.eval.background_class)
-        shares = field_shares(mask, hard_fields(synth, "val", index), classes)
-        rows += [(np.sqrt(s["area"]), s["iou"], s["tp"] / s["area"], share) for s, share in zip(stats, shares)]
+        areas, shares = field_shares(mask, hard_fields(synth, "val", index), classes)
+        if not np.array_equal(areas, stats["area"]):  # the two labellings must list the same objects
+            raise SystemExit(f"Error: validation sample {index}: the objects' order differs from the metrics'")
+        rows += [(np.sqrt(s["area"]), s["iou"], s["tp"] / s["area"], share) for s, share in zip(stats, shares, strict=True)]
     return np.array(rows).reshape(-1, 4), list(cfg.eval.size_bins)
 
 
@@ -66,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
+    cv2.setNumThreads(1)  # the labelling ``object_stats`` runs, so both list objects alike
     results = []
     for path in args.checkpoints:  # every checkpoint read before anything is printed
         try:
@@ -78,7 +86,8 @@ def main() -> None:
         name = "/".join(path.parts[-3:])[-48:]
         for index, label in enumerate(bin_labels(edges)):
             in_bin = rows[which == index]
-            for group, keep in (("inside", in_bin[:, 3] >= 1.0), ("edge", in_bin[:, 3] < 1.0)):
+            share = in_bin[:, 3]
+            for group, keep in zip(GROUPS, (share >= 1.0, (share > 0.0) & (share < 1.0), share <= 0.0)):
                 part = in_bin[keep]
                 iou, recalled = (f"{part[:, 1].mean():6.3f}", f"{part[:, 2].mean():8.3f}") if len(part) else (f"{'-':>6s}", f"{'-':>8s}")
                 print(f"{name:48s} {label:>6s} {group:>7s} {len(part):7d} {iou} {recalled}")
