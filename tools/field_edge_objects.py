@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -25,25 +24,9 @@ from segdil.data.synth import generate_sample, hard_fields, synth_class_names
 from segdil.data.transforms import to_tensor
 from segdil.errors import SegdilError, shown
 from segdil.metrics.evaluator import bin_labels
-from segdil.metrics.objects import foreground_classes, object_stats
+from segdil.metrics.objects import object_stats
 
 GROUPS = ("inside", "edge", "outside")
-
-
-def field_shares(mask: np.ndarray, fields: np.ndarray, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(area, share of pixels inside ``fields``) of each object, in ``object_stats``'s order
-    (class by class, OpenCV's BBDT label order)."""
-    shares, areas = [], []
-    for c in classes:
-        gt_c = mask == c
-        if not gt_c.any():
-            continue
-        count, labels, _, _ = cv2.connectedComponentsWithStatsWithAlgorithm(gt_c.view(np.uint8), 8, cv2.CV_32S, cv2.CCL_BBDT)
-        area = np.bincount(labels.ravel(), minlength=count)[1:]
-        inside = np.bincount(labels[fields], minlength=count)[1:]
-        shares.append(inside / area)
-        areas.append(area)
-    return (np.concatenate(areas), np.concatenate(shares)) if shares else (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
@@ -55,17 +38,16 @@ def checkpoint_objects(path: Path) -> tuple[np.ndarray, list[float]]:
         raise SystemExit(f"Error: {shown(str(path))}: trained on {shown(cfg.data.root or synth.scene + ' synthetic scenes')}; this tool reads the hard synthetic scene only")
     model = model_from_checkpoint(ckpt)
     num_classes = len(synth_class_names(synth))
-    classes = foreground_classes(num_classes, cfg.eval.background_class)
     rows = []
     for index in range(synth.n_val):
         image, mask, _ = generate_sample(synth, "val", index)
         with torch.no_grad():
             pred = model(to_tensor(image, cfg.data.mean, cfg.data.std)[None]).argmax(1)[0].numpy().astype(np.uint8)
         stats = object_stats(pred, mask, num_classes, background_class=cfg.eval.background_class)
-        areas, shares = field_shares(mask, hard_fields(synth, "val", index), classes)
-        if not np.array_equal(areas, stats["area"]):  # the two labellings must list the same objects
-            raise SystemExit(f"Error: validation sample {index}: the objects' order differs from the metrics'")
-        rows += [(np.sqrt(s["area"]), s["iou"], s["tp"] / s["area"], share) for s, share in zip(stats, shares, strict=True)]
+        # the same objects, "predicted" as the mask inside the fields and as ignored outside them:
+        # each object's tp is then its pixels inside a field
+        in_fields = object_stats(np.where(hard_fields(synth, "val", index), mask, 255).astype(np.uint8), mask, num_classes, background_class=cfg.eval.background_class)
+        rows += [(np.sqrt(s["area"]), s["iou"], s["tp"] / s["area"], f["tp"] / f["area"]) for s, f in zip(stats, in_fields, strict=True)]
     return np.array(rows).reshape(-1, 4), list(cfg.eval.size_bins)
 
 
@@ -73,7 +55,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
-    cv2.setNumThreads(1)  # the labelling ``object_stats`` runs, so both list objects alike
     results = []
     for path in args.checkpoints:  # every checkpoint read before anything is printed
         try:
