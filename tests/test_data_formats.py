@@ -1,6 +1,5 @@
 """VOC, Cityscapes and ADE20K read in place: listing, class mapping, ignore, `data check` messages."""
 
-
 import numpy as np
 import pytest
 from click.testing import CliRunner

@@ -1,6 +1,5 @@
 """Pretrained encoders offline (one line, at once) and from local files; warm starts with init_from."""
 
-
 import pytest
 import torch
 
