@@ -6,10 +6,14 @@ from torch import nn
 
 from segdil.inference.engine import InferenceOptions, Predictor
 from segdil.inference.precision import (
+    MIN_PAIR_PIXELS,
+    MarginErrors,
     bf16_network,
     calibration_boxes,
     expected_flips,
     image_expected_flips,
+    margin_errors,
+    top2,
     top2_margin,
 )
 
@@ -61,17 +65,46 @@ def test_calibration_crops_spread_over_the_image_aligned_to_the_multiple():
 
 
 def test_expected_flips_from_calibrated_errors():
-    errors = torch.tensor([0.0, 0.1, 0.2, 0.3]).sort().values
+    errors = MarginErrors(torch.tensor([0.0, 0.1, 0.2, 0.3]))
     assert expected_flips(errors, torch.tensor([10.0, 10.0])) == 0.0
     assert expected_flips(errors, torch.tensor([0.15])) == pytest.approx(0.5 * 2 / 4)
 
 
+def test_top2_gives_the_margin_and_the_unordered_class_pair():
+    logits = torch.tensor([[[1.0]], [[4.0]], [[3.5]]])  # (C=3, 1, 1): top classes 1 then 2
+    margins, pairs = top2(logits)
+    assert margins.tolist() == [0.5]
+    swapped = top2(logits[[0, 2, 1]])[1]  # classes 1 and 2 exchanged: the same unordered pair
+    assert pairs.tolist() == swapped.tolist() == [1 * 3 + 2]
+
+
+def test_each_class_pair_is_compared_with_its_own_errors_and_rare_pairs_with_all():
+    # calibration: classes 0/1 tied on many pixels with tiny bf16 errors; 0/2 on few with large ones
+    n_small, n_rare = 3 * MIN_PAIR_PIXELS, MIN_PAIR_PIXELS // 2
+    reference = torch.zeros(1, 3, 1, n_small + n_rare)
+    reference[0, 0], reference[0, 1, 0, :n_small] = 1.0, 0.9
+    reference[0, 2, 0, n_small:] = 0.9
+    fast = reference.clone()
+    fast[0, 1, 0, :n_small] += 0.001
+    fast[0, 2, 0, n_small:] += 0.5
+    errors = margin_errors(reference, fast)
+    assert set(errors.by_pair) == {0 * 3 + 1} and len(errors) == n_small + n_rare
+    # an image pixel of pair 0/1 with margin 0.01: none of that pair's errors exceed it, though
+    # the pooled ones (a quarter of them 0.5) would say an eighth of a flip
+    assert expected_flips(errors, torch.tensor([0.01]), torch.tensor([1])) == 0.0
+    assert expected_flips(errors, torch.tensor([0.01])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
+    # pair 0/2 was seen too rarely for its own errors: the pooled ones decide
+    assert expected_flips(errors, torch.tensor([0.01]), torch.tensor([2])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
+
+
 def test_image_estimate_in_row_chunks_equals_the_whole_image_estimate():
     torch.manual_seed(0)
-    errors = (torch.rand(500) * 0.5).sort().values
+    reference = torch.randn(1, 4, 30, 40)
+    errors = margin_errors(reference, reference + 0.3 * torch.randn_like(reference))
+    assert errors.by_pair and len(errors.by_pair) < 6  # some pairs on their own, some pooled
     logits = torch.randn(4, 37, 23)
-    whole = expected_flips(errors, top2_margin(logits))
-    assert whole > 0
+    whole = expected_flips(errors, *top2(logits))
+    assert whole > 0 and whole != expected_flips(errors, top2_margin(logits))
     for chunk_pixels in (1, 23, 100, 10**6):
         assert image_expected_flips(errors, logits, chunk_pixels) == pytest.approx(whole, rel=1e-9)
 

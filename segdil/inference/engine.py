@@ -51,6 +51,7 @@ from segdil.inference.live_memory import LiveTensorBytes
 from segdil.inference.precision import (
     GUARD_FRACTION,
     PRECHECK_FACTOR,
+    MarginErrors,
     bf16_network,
     calibrate,
     image_expected_flips,
@@ -228,7 +229,7 @@ class Predictor:
         finally:
             self._amp_now = self.amp
 
-    def _calibrate(self, image: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _calibrate(self, image: torch.Tensor) -> tuple[MarginErrors, float]:
         """The guard's margin errors of one image and its expected flips on the calibration crops
         (each crop predicted as an image of its own: what bf16 does to a model does not need the
         whole image's context)."""
