@@ -97,6 +97,58 @@ def test_each_class_pair_is_compared_with_its_own_errors_and_rare_pairs_with_all
     assert expected_flips(errors, torch.tensor([0.01]), torch.tensor([2])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
 
 
+def test_estimate_equals_a_pixel_by_pixel_count_over_each_pairs_errors():
+    torch.manual_seed(1)
+    reference = torch.randn(2, 4, 24, 30) + torch.tensor([1.0, 0.5, 0.0, -0.5]).view(1, 4, 1, 1)  # pairs seen unevenly
+    fast = reference + 0.2 * torch.randn_like(reference)  # moves margins and sometimes the runner-up
+    errors = margin_errors(reference, fast)
+    assert 0 < len(errors.by_pair) < 6
+    # brute force: every calibration pixel's pair and error, straight from the definitions
+    order = fast.argsort(dim=1, descending=True)[:, :2]
+    a, b = order[:, 0].flatten().tolist(), order[:, 1].flatten().tolist()
+    difference = (fast - reference).permute(0, 2, 3, 1).reshape(-1, 4)
+    calibration = [(frozenset((i, j)), abs(float(d[i] - d[j]))) for i, j, d in zip(a, b, difference)]
+    counts = {}
+    for pair, _ in calibration:
+        counts[pair] = counts.get(pair, 0) + 1
+    image = torch.randn(4, 9, 11)
+    expected = 0.0
+    for y in range(9):
+        for x in range(11):
+            top = image[:, y, x].argsort(descending=True)[:2].tolist()
+            margin = float(image[top[0], y, x] - image[top[1], y, x])
+            pair = frozenset(top)
+            own = [e for p, e in calibration if p == pair] if counts.get(pair, 0) >= MIN_PAIR_PIXELS else [e for _, e in calibration]
+            expected += 0.5 * sum(e > margin for e in own) / len(own)
+    assert image_expected_flips(errors, image) == pytest.approx(expected / 99, rel=1e-6)
+
+
+def test_a_pair_is_kept_apart_from_min_pair_pixels_on():
+    for seen, kept in ((MIN_PAIR_PIXELS, True), (MIN_PAIR_PIXELS - 1, False)):
+        reference = torch.zeros(1, 3, 1, seen + MIN_PAIR_PIXELS)
+        reference[0, 0] = 1.0
+        reference[0, 1, 0, :seen] = 0.5  # pair 0/1 on ``seen`` pixels, pair 0/2 on the rest
+        reference[0, 2, 0, seen:] = 0.5
+        errors = margin_errors(reference, reference + 0.01)
+        assert (1 in errors.by_pair) == kept and 2 in errors.by_pair
+
+
+def test_one_class_cannot_flip():
+    logits = torch.randn(1, 1, 8, 8)
+    margins, _ = top2(logits)
+    assert torch.isinf(margins).all()
+    errors = margin_errors(logits, logits + 1.0)
+    assert image_expected_flips(errors, logits[0]) == 0.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_guard_on_cuda_compares_errors_and_margins_on_one_device():
+    predictor = Predictor(_net().cuda(), "cuda", InferenceOptions(precision="auto", fuse=False))
+    if not predictor.guard:
+        pytest.skip("this GPU computes no bf16 natively: precision auto is fp32 and unguarded")
+    assert predictor.logits(torch.randn(2, 3, 96, 128)).shape == (2, 3, 96, 128)
+
+
 def test_image_estimate_in_row_chunks_equals_the_whole_image_estimate():
     torch.manual_seed(0)
     reference = torch.randn(1, 4, 30, 40)

@@ -9,14 +9,15 @@ classes are nearly tied. Per image, fp32 and bf16 forwards of ``GUARD_GRID`` cro
 ``GUARD_CROP`` px spread over it give the distribution of how far bf16 moves the margin between
 its top two classes (one central crop saw errors up to 3× smaller than the whole image's), kept
 apart for each pair of classes seen on at least ``MIN_PAIR_PIXELS`` crop pixels (bf16's error in a
-margin can depend on which two classes it separates) and pooled for the rest. An error flips a
+margin can depend on which two classes it separates); a pixel of a rarer pair is compared with
+the errors of all crop pixels. An error flips a
 pixel only when it shrinks the margin, so the expected share of flipped pixels is the mean,
 over the image's pixels, of half the share of its class pair's calibrated errors larger than
 the pixel's bf16 margin. Above ``GUARD_FRACTION``, the 0.1 % the agreement test allows, the
 image is predicted again in fp32. The estimate is rough: on 99 images (three 2048×1024 photos
 through 33 checkpoints of seven models) it was 0.48 to 2.4 times the measured share of flipped
 pixels. Of the 25 images whose bf16 flips exceeded 0.1 %, one kept bf16 (0.127 % flipped,
-0.099 % estimated); of the other 74, 9 were re-run in fp32 without need (12 with the errors of
+0.0985 % estimated); of the other 74, 9 were re-run in fp32 without need (12 with the errors of
 all pairs pooled, the estimate before per-pair errors).
 An image whose crops alone, over their own pixels, expect more than ``PRECHECK_FACTOR`` times that
 (a barely trained model, near-tied everywhere) runs in fp32 at once instead of paying for bf16 and
@@ -66,11 +67,16 @@ def top2_margin(logits: torch.Tensor) -> torch.Tensor:
 
 def top2(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(flattened margins between the top two classes, flattened ids of that unordered class
-    pair) of logits ``(N, C, H, W)`` or ``(C, H, W)``."""
+    pair) of logits ``(N, C, H, W)`` or ``(C, H, W)``. With one class nothing can flip: infinite
+    margins."""
+    classes = logits.shape[-3]
+    if classes < 2:
+        shape = logits.select(-3, 0).flatten().shape
+        return torch.full(shape, torch.inf, device=logits.device), torch.zeros(shape, dtype=torch.long, device=logits.device)
     values, indices = logits.topk(2, dim=-3)
     margins = (values.select(-3, 0) - values.select(-3, 1)).flatten().contiguous()
     first, second = indices.select(-3, 0), indices.select(-3, 1)
-    pairs = (torch.minimum(first, second) * logits.shape[-3] + torch.maximum(first, second)).flatten()
+    pairs = (torch.minimum(first, second) * classes + torch.maximum(first, second)).flatten()
     return margins, pairs
 
 
@@ -78,7 +84,7 @@ def top2(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class MarginErrors:
     """How far bf16 moved the margin between the top two classes on the calibration pixels,
     sorted: for each class pair seen on at least ``MIN_PAIR_PIXELS`` of them (``by_pair``) and
-    for all of them together (``pooled``, used for the pairs seen less often)."""
+    for all of them together (``pooled``: what a pixel of a rarer pair is compared with)."""
 
     pooled: torch.Tensor
     by_pair: dict[int, torch.Tensor] = field(default_factory=dict)
@@ -88,15 +94,18 @@ class MarginErrors:
 
 
 def margin_errors(reference: torch.Tensor, fast: torch.Tensor) -> MarginErrors:
-    """The errors ``fast`` (bf16) makes in the margin between its top two classes, per class pair."""
+    """The errors ``fast`` (bf16) makes in the margin between its top two classes, per class pair
+    (on the CPU, where the image's estimate is computed)."""
+    reference, fast = reference.cpu(), fast.cpu()
+    if fast.shape[1] < 2:
+        return MarginErrors(torch.zeros(1))
     indices = fast.topk(2, dim=1).indices
     difference = (fast - reference).gather(1, indices)
     errors = (difference[:, 0] - difference[:, 1]).abs().flatten()
-    _, pairs = top2(fast)
-    by_pair = {}
-    for pair, count in zip(*pairs.unique(return_counts=True)):
-        if int(count) >= MIN_PAIR_PIXELS:
-            by_pair[int(pair)] = errors[pairs == pair].sort().values.contiguous()
+    first, second = indices[:, 0].flatten(), indices[:, 1].flatten()
+    pairs = torch.minimum(first, second) * fast.shape[1] + torch.maximum(first, second)
+    ids, counts = pairs.unique(return_counts=True)
+    by_pair = {pair: errors[pairs == pair].sort().values.contiguous() for pair in ids[counts >= MIN_PAIR_PIXELS].tolist()}
     return MarginErrors(errors.sort().values.contiguous(), by_pair)
 
 
@@ -139,6 +148,6 @@ def calibrate(image: torch.Tensor, multiple: int, run: Callable[[torch.Tensor, b
     ``(1, 3, H, W)``; ``run(crops, bf16)`` gives the logits of a batch of crops."""
     boxes = calibration_boxes(*image.shape[-2:], multiple)
     crops = torch.cat([image[..., y : y + h, x : x + w] for y, x, h, w in boxes])
-    reference, fast = run(crops, False), run(crops, True)
+    reference, fast = run(crops, False).cpu(), run(crops, True).cpu()
     errors = margin_errors(reference, fast)
     return errors, expected_flips(errors, *top2(fast))
