@@ -55,6 +55,17 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=cs
 
 HDC=(--model hdc --set "model.widths=[64]" --set "model.rates=[1,2,5]" --set model.blocks=4)
 
+# First the figures not yet measured on a GPU (parts 1-6 were, on 2026-11-28):
+# A. the flagship against the U-Net-r18 in training, bf16 channels_last, eager and compiled: the img/s ratio
+run_part flagship_train 200 --model configs/hdc-context_synth.yaml --size 512 --batch 16 --matrix --steps 15 --warmup 3 --no-data \
+    --variants channels_last+amp,channels_last+amp+compile
+run_part unet_train 200 --model configs/unet-r18_synth.yaml --size 512 --batch 16 --matrix --steps 15 --warmup 3 --no-data \
+    --variants channels_last+amp,channels_last+amp+compile
+# B. segdil predict end to end at 2048x1024 (decode -> mask PNG) against a naive fp32 forward per image
+for model in hdc_synth hdc-context_synth unet-r18_synth; do
+    run_part "predict_$model" 90 --model "configs/$model.yaml" --infer --size 2048x1024 --batch 1 --steps 5 --warmup 2 --no-data \
+        --predict-images 8 --predict-rounds 3
+done
 # 1. what one 3x3 64->64 convolution reaches (bf16, channels_last), dilation 1, 2, 5
 run_part conv_ceiling 60 --conv-ceiling --size 512 --batch 16 --steps 20 --warmup 5
 # 2. the 12-layer 64-channel HDC, training, eager: the naive baseline and each optimisation; the data loader beside
@@ -100,6 +111,16 @@ summary = {
     "hdc_1024_peak_mb": (parts.get("hdc_1024", {}).get("variants") or [{}])[0].get("peak_memory_mb"),
     "hdc_1024_memory_saver_peak_mb": (parts.get("hdc_1024_memory_saver", {}).get("variants") or [{}])[0].get("peak_memory_mb"),
     "fcn_512_fast": row("fcn_train", "channels_last+amp"),
+    "flagship_over_unet_train_img_per_s": {
+        name: round(row("flagship_train", name)["img_per_s"] / row("unet_train", name)["img_per_s"], 3)
+        for name in ("channels_last+amp", "channels_last+amp+compile")
+        if row("flagship_train", name) and row("unet_train", name)
+    },
+    "predict_2048x1024": {
+        part[len("predict_"):]: {k: parts[part]["predict"][k] for k in ("naive_img_per_s", "predict_img_per_s", "speedup", "pixel_agreement_min", "inference")}
+        for part in parts
+        if part.startswith("predict_") and "predict" in parts[part]
+    },
     "targets": {"hdc_512_img_per_s": 340, "fraction_of_conv_ceiling": 0.75, "hdc_512_memory_saver_peak_mb": 6.7e3, "hdc_1024_memory_saver_peak_mb": 13.3e3},
 }
 pathlib.Path(sys.argv[2]).write_text(json.dumps({"summary": summary, "parts": parts}, indent=2) + "\n")
@@ -111,7 +132,10 @@ for label, r in (("HDC naive", summary["hdc_512_naive"]), ("HDC eager fast", sum
         print(f"{label:<16} {r['name']:<40} {r['img_per_s']:>8.1f} img/s {r['tflops'] or 0:>7.1f} TFLOP/s {r['peak_memory_mb'] or 0:>9.0f} MB")
 print(f"best / conv ceiling: {summary['hdc_512_best_fraction_of_conv_ceiling']}")
 print(f"memory saver peak at 512/16: {summary['hdc_512_memory_saver_lowest_peak_mb']} MB; at 1024/8: {summary['hdc_1024_memory_saver_peak_mb']} MB (without: {summary['hdc_1024_peak_mb']} MB)")
-missing = {k: v for k, v in parts.items() if "variants" not in v and "rows" not in v}
+print(f"flagship / U-Net-r18 training img/s at 512/16: {summary['flagship_over_unet_train_img_per_s']}")
+for name, p in summary["predict_2048x1024"].items():
+    print(f"predict {name} 2048x1024: {p['predict_img_per_s']} img/s end to end against {p['naive_img_per_s']} naive fp32 ({p['speedup']}x), agreement {100 * p['pixel_agreement_min']:.3f} % ({p['inference']})")
+missing = {k: v for k, v in parts.items() if "variants" not in v and "rows" not in v and "predict" not in v}
 if missing:
     print(f"parts without figures: {missing}")
 EOF
