@@ -14,7 +14,6 @@ from segdil.inference.precision import (
     image_expected_flips,
     margin_errors,
     top2,
-    top2_margin,
 )
 
 
@@ -65,9 +64,9 @@ def test_calibration_crops_spread_over_the_image_aligned_to_the_multiple():
 
 
 def test_expected_flips_from_calibrated_errors():
-    errors = MarginErrors(torch.tensor([0.0, 0.1, 0.2, 0.3]))
-    assert expected_flips(errors, torch.tensor([10.0, 10.0])) == 0.0
-    assert expected_flips(errors, torch.tensor([0.15])) == pytest.approx(0.5 * 2 / 4)
+    errors = MarginErrors(torch.tensor([0.0, 0.1, 0.2, 0.3]))  # no pair of its own: every pixel pooled
+    assert expected_flips(errors, torch.tensor([10.0, 10.0]), torch.tensor([1, 1])) == 0.0
+    assert expected_flips(errors, torch.tensor([0.15]), torch.tensor([1])) == pytest.approx(0.5 * 2 / 4)
 
 
 def test_top2_gives_the_margin_and_the_unordered_class_pair():
@@ -88,11 +87,11 @@ def test_each_class_pair_is_compared_with_its_own_errors_and_rare_pairs_with_all
     fast[0, 1, 0, :n_small] += 0.001
     fast[0, 2, 0, n_small:] += 0.5
     errors = margin_errors(reference, fast)
-    assert set(errors.by_pair) == {0 * 3 + 1} and len(errors) == n_small + n_rare
+    assert set(errors.by_pair) == {0 * 3 + 1} and len(errors.pooled) == n_small + n_rare
     # an image pixel of pair 0/1 with margin 0.01: none of that pair's errors exceed it, though
     # the pooled ones (a quarter of them 0.5) would say an eighth of a flip
     assert expected_flips(errors, torch.tensor([0.01]), torch.tensor([1])) == 0.0
-    assert expected_flips(errors, torch.tensor([0.01])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
+    assert expected_flips(MarginErrors(errors.pooled), torch.tensor([0.01]), torch.tensor([1])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
     # pair 0/2 was seen too rarely for its own errors: the pooled ones decide
     assert expected_flips(errors, torch.tensor([0.01]), torch.tensor([2])) == pytest.approx(0.5 * n_rare / (n_small + n_rare))
 
@@ -156,7 +155,7 @@ def test_image_estimate_in_row_chunks_equals_the_whole_image_estimate():
     assert errors.by_pair and len(errors.by_pair) < 6  # some pairs on their own, some pooled
     logits = torch.randn(4, 37, 23)
     whole = expected_flips(errors, *top2(logits))
-    assert whole > 0 and whole != expected_flips(errors, top2_margin(logits))
+    assert whole > 0 and whole != expected_flips(MarginErrors(errors.pooled), *top2(logits))
     for chunk_pixels in (1, 23, 100, 10**6):
         assert image_expected_flips(errors, logits, chunk_pixels) == pytest.approx(whole, rel=1e-9)
 

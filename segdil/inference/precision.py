@@ -60,24 +60,21 @@ def calibration_boxes(height: int, width: int, multiple: int) -> list[tuple[int,
     return boxes
 
 
-def top2_margin(logits: torch.Tensor) -> torch.Tensor:
-    """Flattened margins between the top two classes of logits ``(N, C, H, W)`` or ``(C, H, W)``."""
-    return top2(logits)[0]
-
-
 def top2(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(flattened margins between the top two classes, flattened ids of that unordered class
     pair) of logits ``(N, C, H, W)`` or ``(C, H, W)``. With one class nothing can flip: infinite
     margins."""
-    classes = logits.shape[-3]
-    if classes < 2:
+    if logits.shape[-3] < 2:
         shape = logits.select(-3, 0).flatten().shape
         return torch.full(shape, torch.inf, device=logits.device), torch.zeros(shape, dtype=torch.long, device=logits.device)
     values, indices = logits.topk(2, dim=-3)
-    margins = (values.select(-3, 0) - values.select(-3, 1)).flatten().contiguous()
+    return (values.select(-3, 0) - values.select(-3, 1)).flatten().contiguous(), _pair_ids(indices, logits.shape[-3])
+
+
+def _pair_ids(indices: torch.Tensor, classes: int) -> torch.Tensor:
+    """Flattened ids of the unordered class pairs of top-two ``indices`` (``2`` along dim -3)."""
     first, second = indices.select(-3, 0), indices.select(-3, 1)
-    pairs = (torch.minimum(first, second) * classes + torch.maximum(first, second)).flatten()
-    return margins, pairs
+    return (torch.minimum(first, second) * classes + torch.maximum(first, second)).flatten()
 
 
 @dataclass
@@ -89,30 +86,25 @@ class MarginErrors:
     pooled: torch.Tensor
     by_pair: dict[int, torch.Tensor] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.pooled)
-
 
 def margin_errors(reference: torch.Tensor, fast: torch.Tensor) -> MarginErrors:
-    """The errors ``fast`` (bf16) makes in the margin between its top two classes, per class pair
-    (on the CPU, where the image's estimate is computed)."""
-    reference, fast = reference.cpu(), fast.cpu()
+    """The errors ``fast`` (bf16) makes in the margin between its top two classes, per class pair,
+    from logits ``(N, C, H, W)``."""
     if fast.shape[1] < 2:
         return MarginErrors(torch.zeros(1))
     indices = fast.topk(2, dim=1).indices
     difference = (fast - reference).gather(1, indices)
     errors = (difference[:, 0] - difference[:, 1]).abs().flatten()
-    first, second = indices[:, 0].flatten(), indices[:, 1].flatten()
-    pairs = torch.minimum(first, second) * fast.shape[1] + torch.maximum(first, second)
+    pairs = _pair_ids(indices, fast.shape[1])
     ids, counts = pairs.unique(return_counts=True)
     by_pair = {pair: errors[pairs == pair].sort().values.contiguous() for pair in ids[counts >= MIN_PAIR_PIXELS].tolist()}
     return MarginErrors(errors.sort().values.contiguous(), by_pair)
 
 
-def expected_flips(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor | None = None) -> float:
+def expected_flips(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor) -> float:
     """Expected share of pixels whose argmax bf16 flips: per pixel, half the share of calibrated
-    margin ``errors`` of its class pair larger than its top-two margin, averaged over ``margins``
-    (without ``pairs``, every pixel is compared with the pooled errors)."""
+    margin ``errors`` of its class pair (``pairs``) larger than its top-two margin, averaged over
+    ``margins``."""
     return 0.5 * _sum_larger(errors, margins, pairs) / len(margins)
 
 
@@ -124,10 +116,8 @@ def image_expected_flips(errors: MarginErrors, logits: torch.Tensor, chunk_pixel
     return 0.5 * larger / (logits.shape[-2] * logits.shape[-1])
 
 
-def _sum_larger(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor | None) -> float:
+def _sum_larger(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor) -> float:
     """Sum over ``margins`` of the share of the errors of each one's class pair that exceed it."""
-    if pairs is None:
-        return _share_larger(errors.pooled, margins)
     total, pooled = 0.0, torch.ones_like(pairs, dtype=torch.bool)
     for pair, pair_errors in errors.by_pair.items():
         selected = pairs == pair
@@ -148,6 +138,7 @@ def calibrate(image: torch.Tensor, multiple: int, run: Callable[[torch.Tensor, b
     ``(1, 3, H, W)``; ``run(crops, bf16)`` gives the logits of a batch of crops."""
     boxes = calibration_boxes(*image.shape[-2:], multiple)
     crops = torch.cat([image[..., y : y + h, x : x + w] for y, x, h, w in boxes])
+    # on the CPU, where the image's estimate is computed (its logits come back to the CPU)
     reference, fast = run(crops, False).cpu(), run(crops, True).cpu()
     errors = margin_errors(reference, fast)
     return errors, expected_flips(errors, *top2(fast))
