@@ -122,6 +122,25 @@ def test_estimate_equals_a_pixel_by_pixel_count_over_each_pairs_errors():
     assert image_expected_flips(errors, image) == pytest.approx(expected / 99, rel=1e-6)
 
 
+def test_many_kept_pairs_and_edge_margins_match_a_count_per_pair():
+    # 12 classes, a dozen pairs kept apart, pair ids past the largest kept one, and margins of 0,
+    # -0.0 and infinity: the one-pass search counts as a comparison of floats does
+    torch.manual_seed(3)
+    by_pair = {p: (torch.rand(int(torch.randint(1, 50, ()))) * 0.3).sort().values for p in torch.randperm(100)[:12].tolist()}
+    pooled = torch.rand(500).sort().values * 0.3
+    errors = MarginErrors(pooled, by_pair)
+    pairs = torch.randint(0, 144, (5000,))
+    pairs[:200] = torch.tensor(list(by_pair)).repeat(17)[:200]
+    margins = torch.rand(5000) * 0.3
+    margins[:3] = torch.tensor([0.0, -0.0, torch.inf])
+    margins[3:6] = by_pair[pairs[3].item()][0] if pairs[3].item() in by_pair else pooled[0]  # ties do not count as larger
+    expected = 0.0
+    for margin, pair in zip(margins.tolist(), pairs.tolist()):
+        own = by_pair.get(pair, pooled).tolist()
+        expected += sum(e > margin for e in own) / len(own)
+    assert expected_flips(errors, margins, pairs) == pytest.approx(0.5 * expected / 5000, rel=1e-9)
+
+
 def test_a_pair_is_kept_apart_from_min_pair_pixels_on():
     for seen, kept in ((MIN_PAIR_PIXELS, True), (MIN_PAIR_PIXELS - 1, False)):
         reference = torch.zeros(1, 3, 1, seen + MIN_PAIR_PIXELS)

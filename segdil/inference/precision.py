@@ -117,20 +117,29 @@ def image_expected_flips(errors: MarginErrors, logits: torch.Tensor, chunk_pixel
 
 
 def _sum_larger(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor) -> float:
-    """Sum over ``margins`` of the share of the errors of each one's class pair that exceed it."""
-    total, pooled = 0.0, torch.ones_like(pairs, dtype=torch.bool)
-    for pair, pair_errors in errors.by_pair.items():
-        selected = pairs == pair
-        total += _share_larger(pair_errors, margins[selected])
-        pooled &= ~selected
-    return total + _share_larger(errors.pooled, margins[pooled])
+    """Sum over ``margins`` of the share of the errors of each one's class pair that exceed it.
 
-
-def _share_larger(errors: torch.Tensor, margins: torch.Tensor) -> float:
-    """Sum over ``margins`` of the share of the sorted ``errors`` that exceed each."""
+    One search for every pixel at once, whatever the number of pairs: the groups' sorted errors
+    are concatenated, each keyed by (group, the float's bits), which sort as the floats do for
+    values >= 0, and each margin is searched with its own group's key."""
     if not len(margins):
         return 0.0
-    return float((len(errors) - torch.searchsorted(errors, margins.contiguous(), right=True)).sum()) / len(errors)
+    groups = [*errors.by_pair.values(), errors.pooled]
+    lengths = torch.tensor([len(g) for g in groups], device=margins.device)
+    ends = lengths.cumsum(0)
+    keys = torch.cat([_group_keys(g, torch.tensor(i, device=g.device)) for i, g in enumerate(groups)]).to(margins.device)
+    # pair id -> its group; pairs without errors of their own (ids past the table too) -> pooled
+    lookup = torch.full((max(errors.by_pair, default=-1) + 2,), len(groups) - 1, dtype=torch.long, device=pairs.device)
+    lookup[list(errors.by_pair)] = torch.arange(len(errors.by_pair), device=pairs.device)
+    group = lookup[pairs.clamp(max=len(lookup) - 1)].to(margins.device)
+    larger = ends[group] - torch.searchsorted(keys, _group_keys(margins, group), right=True)
+    return float((larger.double() / lengths[group]).sum())
+
+
+def _group_keys(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """int64 keys ``group << 32 | bits(|value|)``: ordered by group, then by value (the bits of a
+    float >= 0 order as the float does; ``abs`` makes -0.0 into 0.0)."""
+    return (group.long() << 32) | values.float().abs().view(torch.int32).long()
 
 
 def calibrate(image: torch.Tensor, multiple: int, run: Callable[[torch.Tensor, bool], torch.Tensor]) -> tuple[MarginErrors, float]:
