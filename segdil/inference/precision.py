@@ -124,16 +124,22 @@ def _sum_larger(errors: MarginErrors, margins: torch.Tensor, pairs: torch.Tensor
     values >= 0, and each margin is searched with its own group's key."""
     if not len(margins):
         return 0.0
+    margins = margins.float()
+    if not errors.by_pair:
+        pooled = errors.pooled.to(margins.device)
+        return float((len(pooled) - torch.searchsorted(pooled, margins, right=True)).sum()) / len(pooled)
     groups = [*errors.by_pair.values(), errors.pooled]
-    lengths = torch.tensor([len(g) for g in groups], device=margins.device)
-    ends = lengths.cumsum(0)
     keys = torch.cat([_group_keys(g, torch.tensor(i, device=g.device)) for i, g in enumerate(groups)]).to(margins.device)
     # pair id -> its group; pairs without errors of their own (ids past the table too) -> pooled
-    lookup = torch.full((max(errors.by_pair, default=-1) + 2,), len(groups) - 1, dtype=torch.long, device=pairs.device)
+    lookup = torch.full((max(errors.by_pair) + 2,), len(groups) - 1, dtype=torch.long, device=pairs.device)
     lookup[list(errors.by_pair)] = torch.arange(len(errors.by_pair), device=pairs.device)
     group = lookup[pairs.clamp(max=len(lookup) - 1)].to(margins.device)
-    larger = ends[group] - torch.searchsorted(keys, _group_keys(margins, group), right=True)
-    return float((larger.double() / lengths[group]).sum())
+    position = torch.searchsorted(keys, _group_keys(margins, group), right=True)
+    # per group: its pixels' errors past their positions (the group's end - position), summed
+    lengths = torch.tensor([len(g) for g in groups], dtype=torch.float64, device=margins.device)
+    pixels = torch.bincount(group, minlength=len(groups)).double()
+    positions = torch.bincount(group, weights=position.double(), minlength=len(groups))
+    return float(((pixels * lengths.cumsum(0) - positions) / lengths).sum())
 
 
 def _group_keys(values: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
