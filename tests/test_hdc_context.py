@@ -99,6 +99,27 @@ def test_identity_init_passes_the_pooled_features_through():
             assert torch.allclose(module(x), x)
 
 
+@pytest.mark.parametrize("overrides", [{}, {"fuse_skip": True}, {"fuse_width": 0}, {"fusion": "every", "blocks": 3}])
+def test_zero_init_context_starts_as_the_full_resolution_net_and_the_context_then_learns(overrides):
+    x, target = torch.randn(2, 3, 24, 20), torch.randint(0, 3, (2, 24, 20))
+    for zero_init, starts_without_context in ((True, True), (False, False)):
+        model = _tiny(zero_init_context=zero_init, **overrides)
+        with torch.no_grad():
+            with_context = model(x)
+            silenced = model.context.forward
+            model.context.forward = lambda images, strip_rows=0, run=silenced: torch.zeros_like(run(images))
+            without_context = model(x)
+            model.context.forward = silenced
+        assert torch.allclose(with_context, without_context, atol=1e-6) == starts_without_context, (zero_init, overrides)
+    model = _tiny(zero_init_context=True, **overrides).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # the first step moves the zeroed weights; the second reaches the context stream
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), target).backward()
+        optimizer.step()
+    assert model.context.down[0][0].weight.grad.abs().sum() > 0
+
+
 def test_memory_saver_gives_the_same_gradients():
     x = torch.randn(2, 3, 20, 24)
     grads = []

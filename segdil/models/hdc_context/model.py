@@ -111,6 +111,11 @@ class HDCContextNet(SegModel):
             a linear path to every class that dead ReLUs of the fusion layer cannot cut (without
             it a thin class's signal can die there in training). Needs ``fuse_width > 0``.
         identity_init: initialise the context stream's dilated 3×3 layers as identities.
+        zero_init_context: initialise at zero every weight that carries the context into the
+            full-resolution path (the fusion layer's and the head's on the context channels, the
+            ``every`` projections), so the model starts as the full-resolution net alone and
+            learns from the first step how much context to add, as zero-initialised residual
+            branches do (the context stream gets gradients once those weights move off zero).
         memory_saver: ``checkpoint`` recomputes each full-resolution block in backward.
     """
 
@@ -140,6 +145,7 @@ class HDCContextNet(SegModel):
         fuse_width: int = 32,
         identity_init: bool = False,
         fuse_skip: bool = False,
+        zero_init_context: bool = False,
         memory_saver: Literal["none", "checkpoint"] = "none",
     ):
         super().__init__()
@@ -183,6 +189,13 @@ class HDCContextNet(SegModel):
         else:
             self.fuse = nn.Identity()
         self.head = nn.Conv2d(head_in, num_classes, 1)
+        if zero_init_context and self.context is not None:
+            with torch.no_grad():
+                for conv in [self.head, *([self.fuse[0]] if fuse_width else [])]:
+                    conv.weight[:, channels : channels + ctx_channels] = 0
+                for conv in self.inject or []:
+                    conv.weight.zero_()
+                    conv.bias.zero_()
 
     @property
     def batchnorm_pairs(self) -> tuple[tuple[str, str], ...]:
