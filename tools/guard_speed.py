@@ -21,17 +21,22 @@ import torch
 
 from segdil.inference.precision import MarginErrors, image_expected_flips, top2
 
+CHUNK_PIXELS = 1 << 20  # both estimates run on the same chunks of rows
+
 
 def loop_over_pairs(errors: MarginErrors, logits: torch.Tensor) -> float:
-    """``image_expected_flips`` of one chunk, one pass over the pixels for each kept pair."""
-    margins, pairs = top2(logits)
-    total, pooled = 0.0, torch.ones_like(pairs, dtype=torch.bool)
-    for pair, pair_errors in [*errors.by_pair.items(), (None, errors.pooled)]:
-        selected = pooled if pair is None else pairs == pair
-        larger = len(pair_errors) - torch.searchsorted(pair_errors, margins[selected].contiguous(), right=True)
-        total += float(larger.sum()) / len(pair_errors)
-        pooled &= ~selected
-    return 0.5 * total / len(margins)
+    """``image_expected_flips`` computed with one pass over each chunk's pixels for each kept pair."""
+    rows = max(1, CHUNK_PIXELS // logits.shape[-1])
+    total = 0.0
+    for top in range(0, logits.shape[-2], rows):
+        margins, pairs = top2(logits[..., top : top + rows, :])
+        pooled = torch.ones_like(pairs, dtype=torch.bool)
+        for pair, pair_errors in [*errors.by_pair.items(), (None, errors.pooled)]:
+            selected = pooled if pair is None else pairs == pair
+            larger = len(pair_errors) - torch.searchsorted(pair_errors, margins[selected].contiguous(), right=True)
+            total += float(larger.sum()) / len(pair_errors)
+            pooled &= ~selected
+    return 0.5 * total / (logits.shape[-2] * logits.shape[-1])
 
 
 def main() -> None:
@@ -53,14 +58,13 @@ def main() -> None:
     ids = [i * args.classes + j for i in range(args.classes) for j in range(i + 1, args.classes)][: args.pairs]
     by_pair = {p: (torch.rand(int(torch.randint(200, 800, (), generator=generator)), generator=generator) * 0.05).sort().values for p in ids}
     kept = MarginErrors(pooled, by_pair)
-    rows = (1 << 20) // width  # the estimate's own chunk of rows
-    if abs(loop_over_pairs(kept, logits[:, :rows]) - image_expected_flips(kept, logits[:, :rows])) > 1e-9:
+    if abs(loop_over_pairs(kept, logits) - image_expected_flips(kept, logits, CHUNK_PIXELS)) > 1e-9:
         raise SystemExit("the loop over pairs and the guard's estimate disagree")
     cases = {
         "top2 alone": lambda: top2(logits),
-        "estimate, errors pooled": lambda: image_expected_flips(MarginErrors(pooled), logits),
-        f"estimate, {args.pairs} pairs kept apart": lambda: image_expected_flips(kept, logits),
-        "the same, a loop over the pairs": lambda: sum(loop_over_pairs(kept, logits[:, top : top + rows]) for top in range(0, height, rows)),
+        "estimate, errors pooled": lambda: image_expected_flips(MarginErrors(pooled), logits, CHUNK_PIXELS),
+        f"estimate, {args.pairs} pairs kept apart": lambda: image_expected_flips(kept, logits, CHUNK_PIXELS),
+        "the same, a loop over the pairs": lambda: loop_over_pairs(kept, logits),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for run in cases.values():  # warm-up
