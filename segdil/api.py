@@ -4,33 +4,42 @@
     model = segdil.load("runs/hdc/best.pt")
     mask = model.predict(image)            # uint8 H x W x 3 RGB in, uint8 H x W class indices out
     probs = model.predict_proba(image)     # float32 C x H x W softmax probabilities
+    mask = model.predict(image, tta="flip")   # test-time augmentation, as `segdil predict --tta flip`
     metrics = segdil.evaluate(pred_masks, gt_masks, num_classes=4)   # the dict of `segdil eval --json`
 
-Prediction is the CLI's (``segdil predict``): the checkpoint's normalisation and the fast path of
-``segdil.inference.engine`` (BatchNorm folded, channels_last, bf16 where native; whole images
-within the memory budget, exact tiles above it). ``segdil.load(path, precision="fp32", fuse=False)``
-gives the plain reference forward.
+Prediction is the CLI's (``segdil predict``): the checkpoint's normalisation and the one
+``segdil.inference.engine.Predictor`` (BatchNorm folded, channels_last, bf16 where native; whole
+images within the memory budget, exact tiles above it), with ``tta`` views averaged by
+``segdil.inference.tta.tta_logits``. ``segdil.load(path, precision="fp32", fuse=False)`` gives the
+plain reference forward.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+from segdil.data.io import load_image
+from segdil.data.transforms import to_tensor
+from segdil.device import resolve_device
 from segdil.errors import SegdilError
+from segdil.inference.engine import InferenceOptions, Predictor
+from segdil.inference.tta import TTA, parse_tta, tta_logits
+from segdil.metrics import Evaluator
+from segdil.metrics.instances import InstanceEvaluator
+from segdil.models import model_class
+
+TTASpec = Union[TTA, str, Sequence[str], None]  # a TTA, or what --tta takes: "flip", ["flip", "scales=0.5,1"]
 
 
 class Model:
     """A segmentation checkpoint ready to predict (see ``load``)."""
 
     def __init__(self, ckpt: dict[str, Any], device: str | torch.device = "auto", source: str = "checkpoint", **inference: Any):
-        from segdil.checkpoint import checkpoint_config, model_from_checkpoint
-        from segdil.device import resolve_device
-        from segdil.models import model_class
-
         args = ckpt["model_args"]
         if model_class(args.get("name")).is_classifier:
             raise SegdilError(f"{source}: model {args.get('name')!r} classifies whole images; segdil.load needs a segmentation model")
@@ -48,34 +57,28 @@ class Model:
     def __repr__(self) -> str:
         return f"segdil.Model({self.model_args.get('name')!r}, {self.num_classes} classes, device={self.device})"
 
-    def logits(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> torch.Tensor:
+    def logits(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None, tta: TTASpec = None) -> torch.Tensor:
         """float32 C x H x W logits of one uint8 H x W x 3 RGB image (a path is read first).
         ``tile``/``overlap`` force tiling (default: whole image within the budget; overlap from the
-        receptive field)."""
-        from segdil.data.transforms import to_tensor
-        from segdil.inference.engine import InferenceOptions, Predictor
-
-        image = _as_image(image)
-        tensor = to_tensor(image, self.mean, self.std)[None]
+        receptive field); with ``tta`` (e.g. ``"flip"``) the log of the views' averaged probabilities."""
+        tensor = to_tensor(_as_image(image), self.mean, self.std)[None]
         key = (tile, overlap)
         if key not in self._predictors:
             self._predictors[key] = Predictor(self.network, self.device, InferenceOptions(**{**self.inference, "tile": tile, "overlap": overlap}))
-        return self._predictors[key].logits(tensor)[0]
+        return tta_logits(self._predictors[key], tensor, tta if isinstance(tta, TTA) else parse_tta(tta))[0]
 
-    def predict(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> np.ndarray:
+    def predict(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None, tta: TTASpec = None) -> np.ndarray:
         """uint8 H x W class-index mask of one uint8 H x W x 3 RGB image (or image path)."""
-        return self.logits(image, tile=tile, overlap=overlap).argmax(0).to(torch.uint8).numpy()
+        return self.logits(image, tile=tile, overlap=overlap, tta=tta).argmax(0).to(torch.uint8).numpy()
 
-    def predict_proba(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None) -> np.ndarray:
+    def predict_proba(self, image: np.ndarray, *, tile: Optional[int] = None, overlap: Optional[int] = None, tta: TTASpec = None) -> np.ndarray:
         """float32 C x H x W class probabilities (softmax) of one image; ``argmax(0)`` is ``predict``."""
-        return torch.softmax(self.logits(image, tile=tile, overlap=overlap), 0).numpy()
+        return torch.softmax(self.logits(image, tile=tile, overlap=overlap, tta=tta), 0).numpy()
 
 
 def load(checkpoint: str | Path, device: str = "auto", **inference: Any) -> Model:
     """The model of a segdil checkpoint (``best.pt``/``last.pt`` of a run) on ``device`` (auto, cpu, cuda:N).
     ``inference``: ``InferenceOptions`` fields, e.g. ``precision="fp32"``, ``fuse=False``, ``memory_budget_mb=2048``."""
-    from segdil.checkpoint import load_checkpoint
-
     return Model(load_checkpoint(checkpoint), device, str(checkpoint), **inference)
 
 
@@ -99,9 +102,6 @@ def evaluate(
     ``instance_sizes`` {class: average instance area} fixes the iIoU weights (Cityscapes-style).
     Predictions under ignored ground truth are not scored.
     """
-    from segdil.metrics import Evaluator
-    from segdil.metrics.instances import InstanceEvaluator
-
     settings = (int(num_classes), int(ignore_index), tuple(size_bins), float(small_threshold), background_class)
     if instances is None and instance_sizes is None:
         evaluator = Evaluator(*settings)
@@ -134,8 +134,6 @@ def evaluate(
 
 
 def _as_image(image: Any) -> np.ndarray:
-    from segdil.data.io import load_image
-
     if isinstance(image, (str, Path)):
         return load_image(image)
     array = np.asarray(image)

@@ -10,6 +10,7 @@ from PIL import Image
 import segdil
 from segdil.cli import cli
 from segdil.data.io import load_mask, save_mask
+from segdil.inference.tta import TTA
 
 
 def test_predict_equals_the_cli(tmp_path, tiny_checkpoint):
@@ -29,6 +30,20 @@ def test_predict_equals_the_cli(tmp_path, tiny_checkpoint):
     tiled = model.predict(image, tile=16, overlap=8)
     assert tiled.shape == mask.shape
     assert model.class_names == ["bg", "a", "b"] and model.num_classes == 3
+
+
+def test_predict_with_tta_equals_predict_tta_of_the_cli(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint()
+    image = np.random.default_rng(1).integers(0, 255, (21, 30, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    model = segdil.load(ckpt, device="cpu")
+    mask = model.predict(image, tta=["flip", "scales=0.5,1"])
+    assert np.array_equal(model.predict(image, tta="flip"), model.predict(image, tta=TTA(flip=True)))
+    probs = model.predict_proba(image, tta=TTA(flip=True, scales=(0.5, 1.0)))
+    assert probs.shape == (3, 21, 30) and np.allclose(probs.sum(0), 1, atol=1e-5) and np.array_equal(probs.argmax(0), mask)
+    result = CliRunner().invoke(cli, ["predict", str(ckpt), str(tmp_path / "in.png"), "--out", str(tmp_path / "out"), "--device", "cpu", "--tta", "flip", "--tta", "scales=0.5,1"])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(load_mask(tmp_path / "out" / "in.png"), mask)
 
 
 def test_predict_refuses_wrong_arrays(tmp_path, tiny_checkpoint):

@@ -175,7 +175,7 @@ def write_checkpoint_and_dataset(tmp_path: Path) -> tuple[Path, Path, torch.nn.M
 def test_checkpoint_mode_matches_direct_prediction(tmp_path, batch_size):
     from segdil.data.io import load_image, load_mask
     from segdil.data.transforms import to_tensor
-    from segdil.inference.tiling import predict_logits
+    from segdil.inference.engine import REFERENCE, Predictor
 
     ckpt, root, model = write_checkpoint_and_dataset(tmp_path)
     out = tmp_path / "eval.json"
@@ -188,11 +188,11 @@ def test_checkpoint_mode_matches_direct_prediction(tmp_path, batch_size):
 
     data = segdil.config.DataConfig()
     evaluator = Evaluator(3)
-    model.eval()
+    predictor = Predictor(model, "cpu", REFERENCE)  # the plain fp32 forward: folding must not change the scores
     for i in range(3):
         image = to_tensor(np.array(load_image(root / "val" / "images" / f"s{i}.png")), data.mean, data.std)
         gt = torch.from_numpy(load_mask(root / "val" / "masks" / f"s{i}.png").copy())
-        evaluator.update(predict_logits(model, image[None], device="cpu").argmax(1), gt[None])
+        evaluator.update(predictor.logits(image[None]).argmax(1), gt[None])
     expected = evaluator.compute()
     assert saved["per_class_iou"] == pytest.approx(expected["per_class_iou"])
     assert saved["num_objects"] == expected["num_objects"] == 6

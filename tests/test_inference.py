@@ -1,12 +1,18 @@
+"""Blended tiles (models without a receptive-field bound) and the Predictor's general contract:
+batching within the budget, training flag, precision, refusals."""
+
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
+from torch import nn
 
-import segdil.inference.tiling as inference
+import segdil.inference.engine as engine
 from segdil.device import resolve_device
 from segdil.errors import SegdilError
-from segdil.inference.tiling import edge_weights, predict_logits, tile_starts
+from segdil.inference.engine import REFERENCE, InferenceOptions, Predictor
+from segdil.inference.tiling import edge_weights, tile_starts
 from segdil.models import create_model
 from segdil.rf import analyze_stack
 
@@ -24,6 +30,17 @@ def randomize_bn(model: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
+
+
+def unbounded(model: nn.Module) -> nn.Module:
+    """The model without its ``receptive_field_radius``: the Predictor blends its tiles, with
+    ``engine.UNKNOWN_RF_OVERLAP`` shared pixels (an explicit ``overlap`` gives exact cores instead)."""
+    return nn.Sequential(model).eval()
+
+
+def reference(model: nn.Module, **options) -> Predictor:
+    """The plain fp32 eager forward (``REFERENCE``), with ``options`` changed."""
+    return Predictor(model, "cpu", replace(REFERENCE, **options))
 
 
 def record_inputs(model: torch.nn.Module) -> list[tuple[int, ...]]:
@@ -60,74 +77,89 @@ def test_edge_weights_of_neighbours_sum_to_one_across_the_overlap():
 
 
 @pytest.mark.parametrize("tile,overlap", [(64, 32), (50, 32), (41, 32), (100, 40)])
-def test_tiling_equals_whole_image_when_receptive_field_fits_the_overlap(tile, overlap):
-    model = tiny_hdc()
+def test_blended_tiles_equal_the_whole_image_when_receptive_field_fits_the_overlap(tile, overlap, monkeypatch):
+    model = unbounded(tiny_hdc())
     images = torch.randn(2, 3, 150, 203)
-    whole = predict_logits(model, images)
-    tiled = predict_logits(model, images, tile=tile, overlap=overlap)
+    whole = reference(model).logits(images)
+    monkeypatch.setattr(engine, "UNKNOWN_RF_OVERLAP", overlap)
+    predictor = reference(model, tile=tile)
+    blended = []
+    real_blend = engine.blend_tiles
+    monkeypatch.setattr(engine, "blend_tiles", lambda *args: blended.append(args[2:4]) or real_blend(*args))
+    tiled = predictor.logits(images)
+    assert blended == [(tile, overlap)] * 2
     assert tiled.shape == whole.shape == (2, 3, 150, 203)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
 
 
-def test_tiling_with_too_small_an_overlap_differs():
+def test_blended_tiles_with_too_small_an_overlap_differ(monkeypatch):
     # radius 8 > 16 // 4: pixels near the cuts see the tiles' zero padding
-    model = tiny_hdc()
+    model = unbounded(tiny_hdc())
     images = torch.randn(1, 3, 120, 120)
-    diff = (predict_logits(model, images, tile=48, overlap=16) - predict_logits(model, images)).abs().max()
-    assert diff > 1e-3
+    whole = reference(model).logits(images)
+    monkeypatch.setattr(engine, "UNKNOWN_RF_OVERLAP", 16)
+    assert (reference(model, tile=48).logits(images) - whole).abs().max() > 1e-3
+    # an explicit overlap gives exact cores with overlap // 2 = 8 pixels of context: the radius
+    torch.testing.assert_close(reference(model, tile=48, overlap=16).logits(images), whole, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.slow
-def test_large_image_is_tiled_automatically_within_the_pixel_budget():
-    model = tiny_hdc()
+def test_large_image_is_blended_automatically_within_the_memory_budget():
+    model = unbounded(tiny_hdc())
     image = torch.randn(1, 3, 2000, 3000)
+    predictor = reference(model, memory_budget_mb=64)
     shapes = record_inputs(model)
-    logits = predict_logits(model, image)
+    logits = predictor.logits(image)
     assert logits.shape == (1, 3, 2000, 3000) and logits.dtype == torch.float32
-    assert len(shapes) > 1
-    assert all(n * h * w <= inference.PIXEL_BUDGET for n, _, h, w in shapes)
-    assert all(h <= inference.AUTO_TILE and w <= inference.AUTO_TILE for _, _, h, w in shapes)
+    capacity = predictor.pixel_capacity()
+    assert len(shapes) > 1 and capacity < 2000 * 3000
+    assert all(n * h * w <= capacity for n, _, h, w in shapes)
     # the model only looks 8 pixels around each pixel: a window run whole matches the tiled result
     for y, x in [(440, 440), (1000, 2450), (1840, 2840)]:
         window = image[..., y - 8 : y + 158, x - 8 : x + 158]
-        reference = predict_logits(model, window)[..., 8:-8, 8:-8]
-        torch.testing.assert_close(logits[..., y : y + 150, x : x + 150], reference, atol=1e-5, rtol=1e-5)
+        expected = reference(model).logits(window)[..., 8:-8, 8:-8]
+        torch.testing.assert_close(logits[..., y : y + 150, x : x + 150], expected, atol=1e-5, rtol=1e-5)
 
 
-def test_whole_images_are_batched_within_the_pixel_budget(monkeypatch):
+def test_whole_images_are_batched_within_the_memory_budget():
     model = tiny_hdc()
     images = torch.randn(5, 3, 24, 20)
-    expected = predict_logits(model, images)
-    monkeypatch.setattr(inference, "PIXEL_BUDGET", 2 * 24 * 20)
+    expected = reference(model).logits(images)
+    predictor = reference(model)
+    predictor.pixel_capacity = lambda: 2 * 24 * 20
     shapes = record_inputs(model)
-    got = predict_logits(model, images)
+    got = predictor.logits(images)
     assert [s[0] for s in shapes] == [2, 2, 1]
     torch.testing.assert_close(got, expected)
 
 
-def test_pooling_model_tiles_of_any_size_give_full_size_output():
+@pytest.mark.parametrize("blended", [False, True])
+def test_pooling_model_tiles_of_any_size_give_full_size_output(blended, monkeypatch):
     torch.manual_seed(0)
-    model = create_model("fcn", num_classes=4, pools=3, width=8)
+    model = create_model("fcn", num_classes=4, pools=3, width=8).eval()
     images = torch.randn(1, 3, 77, 91)
-    tiled = predict_logits(model, images, tile=37, overlap=12)
+    monkeypatch.setattr(engine, "UNKNOWN_RF_OVERLAP", 12)
+    tiled = (reference(unbounded(model), tile=37) if blended else reference(model, tile=37, overlap=12)).logits(images)
     assert tiled.shape == (1, 4, 77, 91) and torch.isfinite(tiled).all()
 
 
-def test_training_flag_is_restored_and_no_gradients_are_kept():
+@pytest.mark.parametrize("options", [REFERENCE, InferenceOptions(precision="fp32")], ids=["unfused", "fused"])
+def test_training_flag_is_restored_and_no_gradients_are_kept(options):
     model = tiny_hdc().train()
-    logits = predict_logits(model, torch.randn(1, 3, 16, 16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    predictor = Predictor(model, "cpu", options)
+    logits = predictor.logits(torch.randn(2, 3, 16, 16))
+    predictor.release()
     assert model.training and not logits.requires_grad
     # eval mode was used: BatchNorm running statistics did not move
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    predict_logits(model, torch.randn(2, 3, 16, 16))
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
 
 
-def test_amp_on_cpu_returns_float32_close_to_full_precision():
+def test_bf16_on_cpu_returns_float32_close_to_full_precision():
     model = tiny_hdc()
     images = torch.randn(1, 3, 32, 32)
-    full, mixed = predict_logits(model, images), predict_logits(model, images, amp=True)
+    full, mixed = reference(model).logits(images), reference(model, precision="bf16").logits(images)
     assert mixed.dtype == torch.float32
     assert (mixed - full).abs().max() < 0.1
 
@@ -136,14 +168,17 @@ def test_classifier_model_is_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = create_model("seed_classifier", num_classes=3)
+    with pytest.raises(SegdilError, match="classifies whole images"):
+        Predictor(model, "cpu", REFERENCE)
+    pooled = nn.Sequential(nn.Conv2d(3, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # (N, C) from a plain module
     with pytest.raises(SegdilError, match=r"returned shape \(1, 3\).*\(N, C, H, W\)"):
-        predict_logits(model, torch.randn(1, 3, 40, 40))
+        reference(pooled).logits(torch.randn(1, 3, 40, 40))
 
 
 @pytest.mark.parametrize("tile,overlap", [(32, 32), (16, 32), (None, -1)])
 def test_bad_tiling_arguments_are_user_errors(tile, overlap):
     with pytest.raises(SegdilError):
-        predict_logits(tiny_hdc(), torch.randn(1, 3, 16, 16), tile=tile, overlap=overlap)
+        reference(tiny_hdc(), tile=tile, overlap=overlap)
 
 
 def test_resolve_device(monkeypatch):

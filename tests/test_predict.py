@@ -127,7 +127,7 @@ def test_recursive_keeps_the_folder_layout(ckpt, tmp_path):
     assert Image.open(out / "a" / "b" / "deep.png").size == (30, 20)
 
 
-def test_tiling_and_batching_options_give_the_prediction_of_predict_logits(ckpt, photos, tmp_path):
+def test_tiling_and_batching_options_give_the_prediction_of_the_predictor(ckpt, photos, tmp_path):
     out = tmp_path / "out"
     result = run(ckpt, photos / "astronaut.png", photos / "coffee.jpg", photos / "camera.png", "--out", out, "--tile", 24, "--overlap", 8, "--batch-size", 2)
     assert result.exit_code == 0, result.output

@@ -1,12 +1,15 @@
-"""Test-time augmentation: flips are undone, scales keep the exact output size, tiling works."""
+"""Test-time augmentation: flips are undone, scales keep the exact output size, tiling works;
+every view goes through the Predictor."""
+
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
 from segdil.errors import SegdilError
-from segdil.inference.tiling import predict_logits
-from segdil.inference.tta import TTA, parse_tta, predict_log_proba, predict_proba
+from segdil.inference.engine import REFERENCE, Predictor
+from segdil.inference.tta import TTA, parse_tta, predict_log_proba, predict_proba, tta_logits
 
 
 def _net(symmetric: bool) -> nn.Module:
@@ -21,43 +24,60 @@ def _net(symmetric: bool) -> nn.Module:
     return net
 
 
+def reference(net: nn.Module, **options) -> Predictor:
+    """The plain fp32 eager forward of ``net`` (``REFERENCE``), with ``options`` changed."""
+    return Predictor(net, "cpu", replace(REFERENCE, **options))
+
+
 def test_flip_on_a_symmetric_input_equals_no_tta():
     torch.manual_seed(1)
     half = torch.randn(2, 3, 17, 10)
     image = torch.cat([half, half.flip(-1)], dim=-1)  # mirror-symmetric, 17×20
-    net = _net(symmetric=True)
-    plain = torch.softmax(predict_logits(net, image), 1)
+    net = reference(_net(symmetric=True))
+    plain = torch.softmax(net.logits(image), 1)
     assert torch.allclose(predict_proba(net, image, TTA(flip=True)), plain, atol=1e-6)
 
 
 def test_flip_is_undone_before_averaging():
     torch.manual_seed(2)
     image = torch.randn(1, 3, 15, 22)  # not symmetric
-    net = _net(symmetric=True)
-    plain = torch.softmax(predict_logits(net, image), 1)
+    net = reference(_net(symmetric=True))
+    plain = torch.softmax(net.logits(image), 1)
     assert not torch.allclose(plain, plain.flip(-1), atol=1e-3), "the test needs an output that a missing un-flip would change"
     assert torch.allclose(predict_proba(net, image, TTA(flip=True)), plain, atol=1e-6)
     # an ordinary net does not commute with the flip: TTA then changes the probabilities
-    other = _net(symmetric=False)
-    assert not torch.allclose(predict_proba(other, image, TTA(flip=True)), torch.softmax(predict_logits(other, image), 1), atol=1e-4)
+    other = reference(_net(symmetric=False))
+    assert not torch.allclose(predict_proba(other, image, TTA(flip=True)), torch.softmax(other.logits(image), 1), atol=1e-4)
 
 
 @pytest.mark.parametrize("size", [(37, 53), (8, 9), (64, 31)])
 def test_scales_keep_the_exact_size_with_and_without_tiling(size):
     torch.manual_seed(3)
     image = torch.randn(2, 3, *size)
-    net = _net(symmetric=False)
+    net = reference(_net(symmetric=False))
     tta = parse_tta(["flip", "scales=0.5,0.75,1,1.25"])
     assert tta.views() == [(0.5, False), (0.5, True), (0.75, False), (0.75, True), (1.0, False), (1.0, True), (1.25, False), (1.25, True)]
     for tile in (None, 16):
-        probs = predict_proba(net, image, tta, tile=tile, overlap=4)
+        probs = predict_proba(reference(_net(symmetric=False), tile=tile, overlap=4), image, tta)
         assert probs.shape == (2, 4, *size)
         assert torch.allclose(probs.sum(1), torch.ones(2, *size), atol=1e-5)
     # scale 1 alone is the plain prediction; log-probabilities are a drop-in for logits
-    plain = predict_logits(net, image)
+    plain = net.logits(image)
     assert torch.allclose(predict_proba(net, image, TTA(scales=(1.0,))), torch.softmax(plain, 1), atol=1e-6)
     log_p = predict_log_proba(net, image, tta)
     assert torch.allclose(torch.softmax(log_p, 1), predict_proba(net, image, tta), atol=1e-5)
+    # what the commands take the argmax of: the logits without TTA, the log-probabilities with it
+    assert torch.equal(tta_logits(net, image, None), plain) and torch.equal(tta_logits(net, image, tta), log_p)
+
+
+def test_every_view_goes_through_the_predictor():
+    image = torch.randn(1, 3, 20, 24)
+    predictor = reference(_net(symmetric=False))
+    seen = []
+    real_logits = predictor.logits
+    predictor.logits = lambda views: seen.append(tuple(views.shape)) or real_logits(views)
+    predict_proba(predictor, image, parse_tta(["flip", "scales=0.5,1"]))
+    assert seen == [(1, 3, 10, 12), (1, 3, 10, 12), (1, 3, 20, 24), (1, 3, 20, 24)]
 
 
 def test_parse_tta():

@@ -1,42 +1,50 @@
 """``segdil compare --tta``: score every run's last weights on the validation split with test-time augmentation.
 
 The plain scores are the training's own validation of the same weights (whole images, no
-augmentation); the TTA scores come from :func:`segdil.inference.tta.predict_proba` over the same
-images with the same :class:`segdil.metrics.Evaluator` settings, so the two differ only by the views.
+augmentation). The TTA scores are ``segdil eval --checkpoint last.pt --tta ...``'s: the same
+:class:`segdil.inference.engine.Predictor` with eval's default options (BatchNorm folded,
+channels_last, bf16 where native with the fp32 guard, the memory budget), the same
+:func:`segdil.inference.tta.tta_logits`, one image per call as eval's default ``--batch-size``,
+and the same :class:`segdil.metrics.Evaluator` settings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import torch
+
+from segdil.checkpoint import model_from_checkpoint
 from segdil.compare.plan import ModelEntry
-from segdil.inference.tta import TTA
+from segdil.data.transforms import to_tensor
+from segdil.device import resolve_device
+from segdil.inference.engine import InferenceOptions, Predictor
+from segdil.inference.tiling import same_size_runs
+from segdil.inference.tta import TTA, tta_logits
+from segdil.metrics import Evaluator
 
-BATCH = 16  # validation images per call (views are predicted batch by batch)
+BATCH = 1  # validation images per call: eval's default --batch-size, so the scores are eval --tta's
 
 
-def tta_metrics(cfg, checkpoint: Path, tta: TTA, val_ds, num_classes: int) -> dict[str, Any]:
-    """The evaluation metrics of one checkpoint on ``val_ds`` with ``tta``."""
-    import torch
-
-    from segdil.checkpoint import model_from_checkpoint
-    from segdil.data.transforms import to_tensor
-    from segdil.device import resolve_device
-    from segdil.inference.tiling import same_size_runs
-    from segdil.inference.tta import predict_proba
-    from segdil.metrics import Evaluator
-
+def tta_masks(cfg, checkpoint: Path, tta: TTA, val_ds) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(predicted, ground-truth) index masks ``(N, H, W)`` of ``val_ds`` with ``tta``, batch by batch,
+    predicted on ``cfg.train.device`` by the Predictor with eval's default options."""
     device = resolve_device(cfg.train.device)
-    model = model_from_checkpoint(checkpoint, device=device)
-    ev = cfg.eval
-    evaluator = Evaluator(num_classes, size_bins=tuple(ev.size_bins), small_threshold=ev.small_threshold, background_class=ev.background_class, device="cpu")
+    predictor = Predictor(model_from_checkpoint(checkpoint, device=device), device, InferenceOptions())
     samples = (val_ds.load(i) for i in range(len(val_ds)))
     for run in same_size_runs(samples, lambda sample: sample[1].shape, BATCH):
         images = torch.stack([to_tensor(image, cfg.data.mean, cfg.data.std) for image, _ in run])
         masks = torch.stack([torch.from_numpy(mask.astype("int64")) for _, mask in run])
-        probs = predict_proba(model, images, tta, device=device)
-        evaluator.update(probs.argmax(1), masks)
+        yield tta_logits(predictor, images, tta).argmax(1), masks
+
+
+def tta_metrics(cfg, checkpoint: Path, tta: TTA, val_ds, num_classes: int) -> dict[str, Any]:
+    """The evaluation metrics of one checkpoint on ``val_ds`` with ``tta``."""
+    ev = cfg.eval
+    evaluator = Evaluator(num_classes, size_bins=tuple(ev.size_bins), small_threshold=ev.small_threshold, background_class=ev.background_class, device="cpu")
+    for preds, masks in tta_masks(cfg, checkpoint, tta, val_ds):
+        evaluator.update(preds, masks)
     return evaluator.compute()
 
 

@@ -1,4 +1,5 @@
-"""The one fast inference path, shared by ``predict``, ``eval --checkpoint`` and the Python API.
+"""The one inference path, shared by ``predict``, ``eval --checkpoint``, ``compare --tta`` and the Python API
+(test-time augmentation, :mod:`segdil.inference.tta`, predicts every view through it).
 
 A :class:`Predictor` prepares a model once: BatchNorm folded into the convolutions (``fuse``),
 channels_last, bf16 autocast where the hardware computes bf16 natively (``precision: auto``,
@@ -32,8 +33,9 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   flip more than ``GUARD_FRACTION`` of its pixels (:mod:`segdil.inference.precision`;
   ``fp32_fallbacks`` counts those images).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
-  (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (``tiling.predict_logits``); such
-  models are run whole whenever the budget allows, which covers 2048x1024 images by default.
+  (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (:func:`segdil.inference.tiling.blend_tiles`,
+  within the same budget); such models are run whole whenever the budget allows, which covers
+  2048x1024 images by default.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from segdil.inference.precision import (
     calibrate,
     image_expected_flips,
 )
+from segdil.inference.tiling import blend_tiles
 from segdil.models.common import pad_to_multiple
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -281,13 +284,10 @@ class Predictor:
         return out
 
     def _blended(self, image: torch.Tensor) -> torch.Tensor:
-        from segdil.inference.tiling import _predict_tiled
-
-        overlap = UNKNOWN_RF_OVERLAP if self.options.overlap is None else self.options.overlap
+        overlap = UNKNOWN_RF_OVERLAP  # no receptive field and no --overlap (an overlap gives exact cores)
         tile_h, tile_w = self.tile_shape(*image.shape[-2:])
         tile = max(min(tile_h, tile_w), overlap + self.multiple)
-        with autocast(self.device, self._amp_now):
-            return _predict_tiled(_Prepared(self), image, self.device, tile, overlap)
+        return blend_tiles(self._run, image, tile, overlap, self.pixel_capacity())
 
     def _context(self, image: torch.Tensor) -> Any:
         """``image_context`` of a whole image by the prepared network, in fp32 whatever the
@@ -324,18 +324,6 @@ class Predictor:
                 "prediction needs a segmentation model that returns (N, C, H, W) logits"
             )
         return out.float()
-
-
-class _Prepared(nn.Module):
-    """The prepared network behind the blended-tile path (``tiling._predict_tiled`` calls ``model(x)``)."""
-
-    def __init__(self, predictor: Predictor):
-        super().__init__()
-        self.predictor = predictor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, forward = self.predictor.network(self.predictor._amp_now)
-        return forward(x.contiguous(memory_format=torch.channels_last) if self.predictor.options.channels_last else x)
 
 
 def _subset(images: torch.Tensor, indices: list[int]) -> torch.Tensor:

@@ -225,7 +225,7 @@ def predict_files(
     from segdil.data.io import IMAGE_EXTS, class_palette
     from segdil.device import resolve_device
     from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
-    from segdil.inference.tta import predict_log_proba
+    from segdil.inference.tta import tta_logits
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
@@ -258,7 +258,7 @@ def predict_files(
     with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar, ThreadPoolExecutor(1) as writer:
         pending: list = []
         for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg.mean, data_cfg.std, summary, bar):
-            logits = predictor.logits(tensor) if tta is None else predict_log_proba(None, tensor, tta, logits_fn=predictor.logits)
+            logits = tta_logits(predictor, tensor, tta)
             if logits.shape[1] > 256:
                 raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")
             pending.append(writer.submit(_write_batch, batch_jobs, images, logits, palette, summary, bar))

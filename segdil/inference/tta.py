@@ -3,19 +3,21 @@
 ``--tta flip`` adds the horizontally mirrored image; ``--tta scales=0.5,0.75,1,1.25`` predicts the
 image resized by each factor (bilinear) and resizes each view's logits back to the input's exact
 H×W before the softmax; the two combine (every scale, mirrored and not). Every view goes through
-:func:`segdil.inference.tiling.predict_logits`, so tiling, devices and autocast work as without TTA.
+the one :class:`segdil.inference.engine.Predictor` (``predictor.logits``), so the memory budget,
+exact tiles, precision guard and devices work as without TTA; :func:`tta_logits` is what
+``predict``, ``eval --checkpoint`` and ``compare --tta`` take the argmax of.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from segdil.errors import SegdilError
+from segdil.inference.engine import Predictor
 
 # log-probabilities are floored here so that a probability of 0 stays finite
 _FLOOR = 1e-12
@@ -70,21 +72,9 @@ def parse_tta(items: Sequence[str] | str | None) -> TTA | None:
     return TTA(flip=flip, scales=scales or (1.0,))
 
 
-def predict_proba(
-    model: nn.Module | None,
-    images: torch.Tensor,
-    tta: TTA,
-    *,
-    device: str | torch.device = "cpu",
-    tile: int | None = None,
-    overlap: int = 32,
-    amp: bool = False,
-    logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Softmax probabilities ``(N, C, H, W)`` (float32, CPU) averaged over the views of ``tta``.
-    ``logits_fn`` (e.g. a ``Predictor``'s ``logits``) predicts each view instead of ``predict_logits``."""
-    from segdil.inference.tiling import predict_logits
-
+def predict_proba(predictor: Predictor, images: torch.Tensor, tta: TTA) -> torch.Tensor:
+    """Softmax probabilities ``(N, C, H, W)`` (float32, CPU) of normalised images ``(N, 3, H, W)``,
+    averaged over the views of ``tta``, each view predicted by ``predictor.logits``."""
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
     height, width = images.shape[-2:]
@@ -97,7 +87,7 @@ def predict_proba(
             view = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
         if flipped:
             view = view.flip(-1)
-        logits = logits_fn(view) if logits_fn is not None else predict_logits(model, view, device=device, tile=tile, overlap=overlap, amp=amp)
+        logits = predictor.logits(view)
         if flipped:
             logits = logits.flip(-1)
         if logits.shape[-2:] != (height, width):
@@ -107,6 +97,12 @@ def predict_proba(
     return total / len(views)
 
 
-def predict_log_proba(model: nn.Module, images: torch.Tensor, tta: TTA, **kwargs) -> torch.Tensor:
+def predict_log_proba(predictor: Predictor, images: torch.Tensor, tta: TTA) -> torch.Tensor:
     """The log of :func:`predict_proba`: a drop-in for logits (its softmax is the averaged probabilities, its argmax the prediction)."""
-    return predict_proba(model, images, tta, **kwargs).clamp_min(_FLOOR).log()
+    return predict_proba(predictor, images, tta).clamp_min(_FLOOR).log()
+
+
+def tta_logits(predictor: Predictor, images: torch.Tensor, tta: TTA | None) -> torch.Tensor:
+    """What every command takes the argmax (and ``--probs`` the softmax) of: ``predictor.logits(images)``,
+    or with ``tta`` :func:`predict_log_proba`."""
+    return predictor.logits(images) if tta is None else predict_log_proba(predictor, images, tta)

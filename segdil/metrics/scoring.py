@@ -143,7 +143,7 @@ def eval_checkpoint(
     from segdil.device import resolve_device
     from segdil.inference.engine import InferenceOptions, Predictor
     from segdil.inference.tiling import same_size_runs
-    from segdil.inference.tta import predict_log_proba
+    from segdil.inference.tta import tta_logits
     from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
 
@@ -186,7 +186,7 @@ def eval_checkpoint(
 
     for run in same_size_runs(samples(), lambda sample: tuple(sample[0].shape), batch_size):
         batch, gt = torch.stack([image for image, _, _ in run]), torch.stack([mask for _, mask, _ in run])
-        logits = predictor.logits(batch) if tta is None else predict_log_proba(None, batch, tta, logits_fn=predictor.logits)
+        logits = tta_logits(predictor, batch, tta)
         if logits.shape[1] != num_classes:
             raise SegdilError(f"{checkpoint}: the model returns {logits.shape[1]} channels, expected {num_classes} classes")
         if by_instance is not None:

@@ -63,10 +63,6 @@ def rf_stack_args(model_args: dict[str, Any]) -> dict[str, Any]:
     return stack
 
 
-def model_names() -> list[str]:
-    return sorted(MODELS)
-
-
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -80,13 +80,6 @@ class RFReport:
         }
 
 
-def kernel_pattern(rate: int, kernel: int = 3) -> np.ndarray:
-    """1-D indicator of a dilated kernel: ones at multiples of ``rate`` across its span."""
-    pattern = np.zeros((kernel - 1) * rate + 1, dtype=np.int64)
-    pattern[::rate] = 1
-    return pattern
-
-
 def stack_path_counts(stack: Sequence[int], kernel: int = 3) -> np.ndarray:
     """1-D path counts of a stack of dilated kernels: the convolution of their indicator patterns.
 

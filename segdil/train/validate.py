@@ -1,4 +1,7 @@
-"""Validation during training: the evaluation metrics, all-reduced across processes."""
+"""Validation during training: the evaluation metrics, all-reduced across processes.
+
+It runs the training model directly, not through ``inference.engine.Predictor``: the Predictor would fold BatchNorm into a copy at every validation, switch from training's autocast to the inference precision policy (bf16 guard) and gather logits on the CPU, changing the numbers that pick ``best.pt`` and slowing every validation.
+"""
 
 from __future__ import annotations
 
