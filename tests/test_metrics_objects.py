@@ -288,3 +288,32 @@ def test_bad_arguments():
         Evaluator(3, background_class=3)
     with pytest.raises(ValueError, match="shape"):
         Evaluator(3).update(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 5, dtype=torch.long))
+
+
+def test_street_scale_bins_up_to_128_and_beyond():
+    from segdil.metrics.report import format_metrics
+
+    gt = np.zeros((420, 420), np.uint8)
+    gt[0:128, 200:328] = 1  # s exactly 128: bin >=128
+    gt[200:264, 0:64] = 1  # s exactly 64: bin 64-128
+    gt[200:300, 150:250] = 1  # s 100: bin 64-128
+    gt[300:420, 300:420] = 2  # s 120: bin 64-128
+    gt[400:410, 0:10] = 1  # s 10: bin 8-16
+    pred = gt.copy()
+    pred[0:64, 200:328] = 0  # the 128 px object half found: IoU 1/2, still recalled
+    pred[300:420, 300:360] = 0  # the class-2 object half found
+    pred[280:300, 300:420] = 2  # 20 rows of spill above it, inside its 60-px window: 7200 / (14400 + 2400)
+    result = evaluate(pred, gt, num_classes=3, size_bins=(8, 16, 32, 64, 128), small_threshold=16)
+    assert list(result["bins"]) == ["<8", "8-16", "16-32", "32-64", "64-128", ">=128"]
+    assert result["bins"][">=128"] == {"count": 1, "iou": 0.5, "recall": 1.0}
+    assert result["bins"]["64-128"]["count"] == 3
+    assert result["bins"]["64-128"]["iou"] == pytest.approx((1 + 1 + 7200 / 16800) / 3)
+    assert result["bins"]["64-128"]["recall"] == pytest.approx(2 / 3)
+    assert result["bins"]["8-16"] == {"count": 1, "iou": 1.0, "recall": 1.0}
+    assert result["small_object_iou"] == 1.0
+    table = format_metrics(result)
+    rows = {line.split()[0]: line.split()[1:] for line in table.split("size bin")[1].splitlines()[1:]}
+    assert rows["64-128"][0] == "3" and rows[">=128"] == ["1", "0.5000", "1.0000"]
+    assert rows["16-32"] == ["0", "-", "-"]
+    # the default edges are unchanged: four, the last bin >=64
+    assert list(evaluate(pred, gt, num_classes=3)["bins"]) == ["<8", "8-16", "16-32", "32-64", ">=64"]

@@ -1,4 +1,5 @@
-"""The Evaluator: pixel metrics from a streaming confusion matrix plus object metrics by size."""
+"""The Evaluator: pixel metrics from a streaming confusion matrix, object metrics by size, Boundary IoU
+and per-image mIoU with its worst case."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from segdil.metrics.boundary import band_stats, boundary_metrics, boundary_width, check_boundary_settings, class_labels
 from segdil.metrics.confusion import ConfusionMatrix, false_positives, pixel_metrics
 from segdil.metrics.objects import empty_objects, foreground_classes, object_stats
+from segdil.metrics.per_image import image_mious, per_image_metrics
 
 
 def bin_labels(edges: Sequence[float]) -> list[str]:
@@ -24,7 +27,10 @@ class Evaluator:
     """Accumulates predictions and computes every metric of docs/metrics.md.
 
     The confusion matrix lives on ``device``; object statistics are computed per image on the CPU
-    and kept as one small structured array per image (class, area, iou, tp, fn).
+    and kept as one small structured array per image (class, area, iou, tp, fn); so are each image's
+    mIoU and the per-class Boundary IoU intersection and union (summed). ``boundary=False`` skips
+    Boundary IoU (its keys are then None); its width d is ``boundary_pixels`` when given, else
+    ``boundary_ratio`` of each image's diagonal (docs/metrics.md).
     Under torch.distributed call ``all_reduce()`` on every process after the last ``update``;
     ``compute()`` then reports the metrics of all processes together.
     """
@@ -37,6 +43,10 @@ class Evaluator:
         small_threshold: float = 16.0,
         background_class: int | None = 0,
         device: str | torch.device = "cpu",
+        *,
+        boundary: bool = True,
+        boundary_ratio: float = 0.02,
+        boundary_pixels: int | None = None,
     ):
         edges = [float(e) for e in size_bins]
         if any(b <= a for a, b in zip(edges[:-1], edges[1:])) or any(e <= 0 for e in edges):
@@ -48,14 +58,25 @@ class Evaluator:
         self.size_bins = edges
         self.small_threshold = float(small_threshold)
         self.background_class = background_class
+        check_boundary_settings(boundary_ratio, boundary_pixels)
+        self.boundary = bool(boundary)
+        self.boundary_ratio = float(boundary_ratio)
+        self.boundary_pixels = None if boundary_pixels is None else int(boundary_pixels)
         self.confusion = ConfusionMatrix(num_classes, ignore_index, device)
-        self._objects: list[np.ndarray] = []
-        self._reduced: tuple[torch.Tensor, np.ndarray] | None = None
+        self._clear()
 
     def reset(self) -> None:
         self.confusion.reset()
-        self._objects = []
-        self._reduced = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._objects: list[np.ndarray] = []
+        self._reduced: tuple[torch.Tensor, np.ndarray] | None = None
+        # per image: its mIoU (None without a non-ignored pixel); summed: boundary I and U per class, pixels seen
+        self._image_scores: list[float | None] = []
+        self._boundary_stats = np.zeros((2, self.num_classes), dtype=np.int64)
+        self._image_pixels = 0
+        self._reduced_images: tuple[list[float | None], np.ndarray, int] | None = None
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
@@ -72,26 +93,47 @@ class Evaluator:
         gt_np = gt.detach().cpu().numpy()
         for p, g in zip(pred_np, gt_np):
             self._objects.append(object_stats(p, g, self.num_classes, self.ignore_index, self.background_class))
+        self._image_metrics(pred_np, gt_np)
         self._reduced = None
+
+    def _image_metrics(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Add the per-image mIoU and the Boundary IoU statistics of a batch (N, H, W) of checked masks."""
+        if gt.size == 0:
+            return
+        valid = gt != self.ignore_index
+        gt_labels = class_labels(gt, valid, self.num_classes)
+        pred_labels = class_labels(pred, valid, self.num_classes)
+        self._image_scores.extend(image_mious(pred_labels, gt_labels, self.num_classes))
+        if self.boundary:
+            d = boundary_width(*gt.shape[-2:], ratio=self.boundary_ratio, pixels=self.boundary_pixels)
+            self._boundary_stats += band_stats(pred_labels, gt_labels, self.num_classes, d)
+        self._image_pixels += int(valid.sum())
+        self._reduced_images = None
 
     def objects(self) -> np.ndarray:
         """This process's objects so far, one structured array (see ``segdil.metrics.objects``)."""
         return np.concatenate(self._objects) if self._objects else empty_objects()
 
     def all_reduce(self) -> None:
-        """Sum the confusion matrix and gather the objects of all processes (no-op without DDP)."""
+        """Sum the confusion matrix and gather the objects and per-image statistics of all processes
+        (no-op without DDP)."""
         matrix = self.confusion.all_reduce()
         objects = self.objects()
+        images = (list(self._image_scores), self._boundary_stats.copy(), self._image_pixels)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, objects)
-            objects = np.concatenate(gathered)
+            torch.distributed.all_gather_object(gathered, (objects, images))
+            objects = np.concatenate([g[0] for g in gathered])
+            parts = [g[1] for g in gathered]
+            images = ([s for p in parts for s in p[0]], sum(p[1] for p in parts), sum(p[2] for p in parts))
         self._reduced = (matrix, objects)
+        self._reduced_images = images
 
     def compute(self) -> dict[str, Any]:
         """All metrics as plain floats, ints, lists and dicts (None where undefined)."""
         matrix, objects = self._reduced if self._reduced is not None else (self.confusion.matrix, self.objects())
         result = pixel_metrics(matrix)
+        result.update(self._image_results(int(matrix.sum())))
         size = np.sqrt(objects["area"].astype(np.float64))
         iou = objects["iou"]
         bins = {}
@@ -110,6 +152,20 @@ class Evaluator:
         result["object_recall"] = _mean(iou >= 0.5)
         result["num_objects"] = int(objects.size)
         result.update(instance_iou(objects, false_positives(matrix).numpy(), self.num_classes, self.background_class))
+        return result
+
+
+    def _image_results(self, num_pixels: int) -> dict[str, Any]:
+        """Boundary IoU and the per-image scores; None where undefined, and where some image
+        reached the confusion matrix without passing ``_image_metrics`` (their pixels differ)."""
+        scores, stats, pixels = self._reduced_images if self._reduced_images is not None else (self._image_scores, self._boundary_stats, self._image_pixels)
+        result = {**boundary_metrics(stats), **per_image_metrics([s for s in scores if s is not None])}
+        if not self.boundary or pixels != num_pixels:
+            result.update(boundary_iou=None, per_class_boundary_iou=[None] * self.num_classes)
+        if pixels != num_pixels:
+            result.update(dict.fromkeys(per_image_metrics([]), None))
+        width = f"{self.boundary_pixels} px" if self.boundary_pixels is not None else f"{self.boundary_ratio:g} of the image diagonal"
+        result["boundary_width"] = width if self.boundary else None
         return result
 
 

@@ -134,6 +134,7 @@ class InstanceEvaluator(Evaluator):
         self.confusion.update(pred, gt)
         pred_np = pred.detach().cpu().numpy()
         gt_np = gt.detach().cpu().numpy()
+        self._image_metrics(pred_np, gt_np)
         for p, g, ids in zip(pred_np, gt_np, instances):
             if ids is None:
                 self._sources.add("connected components")

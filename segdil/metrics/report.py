@@ -1,4 +1,4 @@
-"""The readable table printed by ``segdil eval``: overall, per class, per size bin."""
+"""The readable table printed by ``segdil eval``: overall, per class, per size bin (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ def format_metrics(result: dict[str, Any], class_names: list[str] | None = None)
         ("pixel accuracy", result.get("pixel_acc")),
         ("mean class accuracy", result.get("mean_acc")),
         ("mDice", result.get("mDice")),
+        ("boundary IoU", result.get("boundary_iou")),
+        ("per-image mIoU", result.get("per_image_miou")),
+        ("worst 10% of images mIoU", result.get("worst_miou_10pct")),
+        ("worst image mIoU", result.get("min_image_miou")),
         ("iIoU", result.get("iIoU")),
         (f"small-object IoU (s < {small:g})" if small is not None else "small-object IoU", result.get("small_object_iou")),
         ("object IoU (all objects)", result.get("object_iou")),
@@ -23,6 +27,8 @@ def format_metrics(result: dict[str, Any], class_names: list[str] | None = None)
     lines.append(f"  {'objects':<28} {result.get('num_objects', 0):>7d}")
     if "num_images" in result:
         lines.append(f"  {'images':<28} {result['num_images']:>7d}")
+    if result.get("boundary_iou") is not None and result.get("boundary_width"):
+        lines.append(f"  boundary IoU: contour bands of width d = {result['boundary_width']}")
     if result.get("object_source"):  # instance-aware evaluation says where its objects came from
         lines.append(f"  objects from {result['object_source']}; iIoU weights: {result.get('iiou_weights')}")
 
@@ -31,6 +37,7 @@ def format_metrics(result: dict[str, Any], class_names: list[str] | None = None)
         "IoU": per_class_iou,
         "Dice": result.get("per_class_dice") or [],
         "acc": result.get("per_class_acc") or [],
+        "bIoU": result.get("per_class_boundary_iou") or [],
         "iIoU": result.get("per_class_iiou") or [],
     }
     objects = result.get("per_class_objects") or []
