@@ -57,13 +57,12 @@ def _first_line(exc: BaseException) -> str:
 
 def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's ``model_args``, checked like a config's ``model:`` section (name, keys,
-    types, what the constructor accepts), ``init_from`` dropped; one-line errors name the file."""
+    types, what the constructor accepts); one-line errors name the file."""
     from segdil.config import check_model_args, validate_model_section
 
     where = ckpt.get("_path", "checkpoint")
-    args = {k: v for k, v in ckpt["model_args"].items() if k != "init_from"}
     try:
-        args = validate_model_section(args)
+        args = validate_model_section(ckpt["model_args"])
         check_model_args(args, "model_args")
     except SegdilError as exc:
         raise SegdilError(f"{where}: {exc.message}; the checkpoint's model_args do not describe a segdil model") from None
@@ -94,7 +93,6 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
 
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
-    # init_from was the starting point of training; the checkpoint's own weights replace it
     args = checked_model_args(ckpt)
     state = checkpoint_state_dict(ckpt)
     with torch.device("meta"):

@@ -36,14 +36,54 @@ def test_public_keys_are_settable():
     assert cfg.data.scale_range == [0.5, 2.0]
 
 
-def test_base_is_merged_one_level_only(tmp_path):
+def test_base_chain_of_two_levels_and_no_more(tmp_path):
+    (tmp_path / "sub").mkdir()
     (tmp_path / "a.yaml").write_text("base: b.yaml\ntrain: {max_steps: 3}\n")
-    (tmp_path / "b.yaml").write_text("train: {max_steps: 9, batch_size: 2}\nmodel: {name: hdc, blocks: 2}\n")
+    (tmp_path / "b.yaml").write_text("base: sub/c.yaml\ntrain: {batch_size: 2}\nmodel: {name: hdc, blocks: 2}\n")
+    (tmp_path / "sub" / "c.yaml").write_text("train: {max_steps: 9, batch_size: 5, lr: 0.1}\nmodel: {name: hdc, widths: [8]}\n")
     cfg = load_config(tmp_path / "a.yaml")
-    assert (cfg.train.max_steps, cfg.train.batch_size, cfg.model["blocks"]) == (3, 2, 2)
-    (tmp_path / "b.yaml").write_text("base: c.yaml\n")
-    with pytest.raises(SegdilError, match="one level of inheritance"):
+    assert (cfg.train.max_steps, cfg.train.batch_size, cfg.train.lr, cfg.model) == (3, 2, 0.1, {"name": "hdc", "widths": [8], "blocks": 2})
+    assert cfg.name == "a"
+    (tmp_path / "sub" / "c.yaml").write_text("base: ../d.yaml\n")  # a third level
+    with pytest.raises(SegdilError, match="at most 2 levels of base files") as info:
         load_config(tmp_path / "a.yaml")
+    assert all(name in info.value.message for name in ("a.yaml", "b.yaml", "c.yaml", "d.yaml"))
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")  # a loop is a chain without end
+    with pytest.raises(SegdilError, match="at most 2 levels of base files"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(SegdilError, match=r"b\.yaml: base: 'nowhere\.yaml': config file not found"):
+        load_config(tmp_path / "a.yaml")
+
+
+@pytest.mark.parametrize(
+    "extra, where, message",
+    [
+        ({"c": "train: {max_step: 5}"}, "c", "train.max_step: unknown key"),
+        ({"b": "model: {name: hdc, widthz: 3}"}, "b", "model.widthz: unknown key for model 'hdc'"),
+        ({"c": "model: {name: hdc}", "a": "model: {blocks: x}"}, "a", "model.blocks: expected int, got 'x'"),
+        ({"c": "model: {name: hdcc}", "a": "model: {blocks: 2}"}, "c", "model.name: unknown model 'hdcc'"),
+        ({"c": "train: {lr: 0}"}, "c", "train.lr: 0.0 is out of range"),
+        ({"b": "model: {name: hdc, rates: [1, 0]}"}, "b", "model: model 'hdc' refuses its arguments"),
+        ({"c": "model: {name: hdc, init_from: run/last.pt}"}, "c", "model.init_from: no longer a model setting; use train.init_from"),
+    ],
+)
+def test_an_error_about_a_key_names_the_file_that_set_it(tmp_path, extra, where, message):
+    files = {"a": "base: b.yaml\n", "b": "base: c.yaml\n", "c": "eval: {small_threshold: 16}\n"}
+    for stem, content in files.items():
+        (tmp_path / f"{stem}.yaml").write_text(content + extra.get(stem, "") + "\n")
+    with pytest.raises(SegdilError) as info:
+        load_config(tmp_path / "a.yaml")
+    path = tmp_path / "a.yaml" if where == "a" else (tmp_path / f"{where}.yaml").resolve()
+    assert info.value.message.startswith(f"{path}: {message}"), info.value.message
+
+
+def test_a_value_set_again_by_set_is_the_sets_own(tmp_path):
+    (tmp_path / "a.yaml").write_text("train: {max_steps: 0, lr: 0.1}\nmodel: {name: hdc, widthz: 3}\n")
+    with pytest.raises(SegdilError) as info:  # --set replaced the file's value: the error names no file
+        load_config(tmp_path / "a.yaml", ["model.name=fcn", "train.max_steps=x"])
+    assert info.value.message.startswith("train.max_steps: expected int, got 'x'"), info.value.message
+    assert load_config(tmp_path / "a.yaml", ["model.name=fcn", "train.max_steps=2"]).train.max_steps == 2  # another model: widthz went with hdc
 
 
 def test_round_trip_through_the_saved_dict():
@@ -69,6 +109,7 @@ def test_override_values_are_yaml():
         ("model.name=resnet", "Error: model.name: unknown model 'resnet'; valid names: fcn, hdc, hdc_context, seed_classifier, smp"),
         ("model.widthz=3", "Error: model.widthz: unknown key for model 'hdc'; valid keys: in_channels, num_classes, widths,"),
         ("model.blocks=x", "Error: model.blocks: expected int, got 'x'"),
+        ("model.init_from=run/last.pt", "Error: model.init_from: no longer a model setting; use train.init_from"),
         ("nosuch.key=1", "Error: nosuch: unknown key; valid keys: model, data, train, eval, name"),
     ],
 )
@@ -106,3 +147,74 @@ def test_models_command_lists_every_model():
     assert result.exit_code == 0, result.output
     for name in ("hdc", "fcn", "seed_classifier", "smp"):
         assert f"\n{name} " in result.output
+
+
+# configs/hdc-context_synth.yaml and configs/hard/hdc-context_synth.yaml resolved to this model
+# before HDCContextNet's defaults became the flagship's (both, constructor defaults filled in)
+FLAGSHIP_MODEL = {
+    "name": "hdc_context",
+    "in_channels": 3,
+    "num_classes": 4,
+    "widths": [32],
+    "rates": [1, 2, 5],
+    "blocks": 3,
+    "norm": "batch",
+    "stem_width": 0,
+    "context_width": 32,
+    "context_stages": 2,
+    "context_rates": [1, 2, 5, 9],
+    "context_blocks": 2,
+    "image_pool": False,
+    "fusion": "end",
+    "fuse_width": 16,
+    "fuse_skip": True,
+    "identity_init": True,
+    "zero_init_context": True,
+    "memory_saver": "none",
+}
+HARD_FLAGSHIP = Path("configs/hard/hdc-context_synth.yaml")
+ABLATIONS = sorted(Path("configs/ablation").glob("*.yaml"))
+
+
+def resolved_model(cfg: Config) -> dict:
+    """The arguments the model is built with: the model section over the constructor's defaults."""
+    import inspect
+
+    from segdil.config.values import plain
+    from segdil.models import model_class
+
+    parameters = inspect.signature(model_class(cfg.model["name"])).parameters.values()
+    return plain({**{p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}, **cfg.model})
+
+
+@pytest.mark.parametrize("path", ["configs/hdc-context_synth.yaml", str(HARD_FLAGSHIP)])
+def test_the_flagship_is_the_model_classes_defaults(path):
+    cfg = load_config(path)
+    assert cfg.model == {"name": "hdc_context"}
+    assert resolved_model(cfg) == FLAGSHIP_MODEL
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
+def test_each_ablation_is_the_flagship_with_one_component_changed(path):
+    """An ablation config is ``base:`` the hard flagship plus the keys it changes: it resolves to
+    the flagship's model but for those keys, each of which changes the model, and trains alike."""
+    own = yaml.safe_load(path.read_text())
+    assert set(own) == {"base", "model"} and (path.parent / own["base"]).resolve() == HARD_FLAGSHIP.resolve()
+    flagship, cfg = load_config(HARD_FLAGSHIP), load_config(path)
+    mine, theirs = resolved_model(cfg), resolved_model(flagship)
+    changed = {key for key in {*mine, *theirs} if mine.get(key) != theirs.get(key)}
+    assert changed == set(own["model"]), (path.name, changed)
+    # without a fusion layer there is nothing for fuse_skip to skip; the context stream's
+    # stride and its width change together (each stage doubles the width)
+    assert len(changed) == 1 or changed in ({"fuse_width", "fuse_skip"}, {"context_width", "context_stages"}), (path.name, changed)
+    for section in ("data", "train", "eval"):
+        assert cfg.to_dict()[section] == flagship.to_dict()[section], (path.name, section)
+
+
+def test_resume_compares_models_with_their_defaults():
+    from segdil.config import resume_changes
+
+    full = {"model": {k: v for k, v in FLAGSHIP_MODEL.items() if k not in ("in_channels", "num_classes")}}
+    assert resume_changes(full, {"model": {"name": "hdc_context"}}) == []
+    assert resume_changes(full, {"model": {"name": "hdc_context", "blocks": 2}}) == ["model.blocks"]
+    assert resume_changes(full, {"model": {"name": "hdc"}})[:1] == ["model.blocks"]

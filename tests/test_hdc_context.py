@@ -8,7 +8,11 @@ from torch import nn
 from segdil.models import create_model
 from segdil.models.hdc_context.model import bilinear_window
 
-TINY = dict(widths=[8], blocks=1, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8)
+# a small model with image pooling, no fuse_skip and random initialisation: each test switches on what it tests
+TINY = dict(
+    widths=[8], blocks=1, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8,
+    image_pool=True, fuse_skip=False, identity_init=False, zero_init_context=False,
+)
 
 
 def _tiny(**overrides):
@@ -158,21 +162,6 @@ def test_hard_preset_and_ablation_configs_load_and_build():
             warnings.simplefilter("ignore")
             create_model(**cfg.model)
     assert "hdc-context_synth" in [p.stem for p in preset_configs("small-objects")]
-
-
-def test_each_ablation_config_changes_one_component_of_the_shipped_flagship():
-    from pathlib import Path
-
-    from segdil.config import load_config
-
-    flagship = load_config(Path("configs/hard/hdc-context_synth.yaml"))
-    for path in sorted(Path("configs/ablation").glob("*.yaml")):
-        cfg = load_config(path)
-        changed = {key for key in {*cfg.model, *flagship.model} if cfg.model.get(key) != flagship.model.get(key)}
-        # without a fusion layer there is nothing for fuse_skip to skip; the context stream's
-        # stride and its width change together (each stage doubles the width)
-        assert len(changed) == 1 or changed in ({"fuse_width", "fuse_skip"}, {"context_width", "context_stages"}), (path.name, changed)
-        assert cfg.to_dict()["train"] == flagship.to_dict()["train"] and cfg.to_dict()["data"] == flagship.to_dict()["data"], path.name
 
 
 @pytest.mark.parametrize("stages", [2, 3])

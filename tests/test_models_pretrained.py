@@ -1,10 +1,15 @@
-"""Pretrained encoders offline (one line, at once) and from local files; warm starts with init_from."""
+"""Pretrained encoders offline (one line, at once) and from local files; warm starts of every model with train.init_from."""
 
 import pytest
 import torch
+from helpers import TINY_SYNTH, make_checkpoint
 
-from segdil.models import create_model
+from segdil.checkpoint import load_checkpoint, model_from_checkpoint
+from segdil.config import load_config
+from segdil.errors import SegdilError
+from segdil.models import MODELS, create_model
 from segdil.models.smp import weights
+from segdil.train.warm_start import read_init_from, warm_start
 
 
 @pytest.fixture
@@ -60,31 +65,53 @@ def test_local_weights_file(offline, tmp_path, suffix):
         assert torch.equal(a, b)
 
 
-def test_hdc_init_from_another_run(tmp_path, capsys):
-    from helpers import make_checkpoint
-
-    from segdil.checkpoint import (
-        load_checkpoint,
-        model_from_checkpoint,
-        save_checkpoint,
-    )
-    from segdil.errors import SegdilError
-
+def test_warm_start_copies_what_matches_and_keeps_another_head_fresh(tmp_path):
     source = make_checkpoint(tmp_path / "run" / "best.pt")  # hdc, 3 classes
     state = load_checkpoint(source)["model"]
-    model = create_model("hdc", num_classes=5, widths=[8], rates=[1, 2, 5], blocks=1, init_from=str(source))
-    err = capsys.readouterr().err
-    assert err.startswith(f"init_from {source}: loaded ") and "2 with another shape" in err and "head.weight" in err
+    args = {"name": "hdc", "num_classes": 5, "widths": [8], "rates": [1, 2, 5], "blocks": 1}
+    model, lines = create_model(**args), []
+    report = warm_start(model, read_init_from(source, args), echo=lines.append)
+    assert len(lines) == 1 and lines[0].startswith(f"train.init_from {source}: loaded ") and "2 with another shape" in lines[0] and "head.weight" in lines[0]
     own = model.state_dict()
-    matched = [k for k in own if k in state and own[k].shape == state[k].shape]
-    assert len(matched) == len(own) - 2 and all(torch.equal(own[k], state[k]) for k in matched)
+    assert report["shape_mismatch"] == ["head.weight", "head.bias"] and report["loaded"] == [k for k in own if not k.startswith("head.")]
+    assert all(torch.equal(own[k], state[k]) for k in report["loaded"])
     assert own["head.weight"].shape[0] == 5  # the head for another class count stays fresh
-    # a checkpoint trained from init_from rebuilds without reading init_from again
-    args = {"name": "hdc", "num_classes": 5, "widths": [8], "rates": [1, 2, 5], "blocks": 1, "init_from": str(tmp_path / "gone.pt")}
-    save_checkpoint({"model_args": args, "model": model.state_dict()}, tmp_path / "ft.pt")
-    rebuilt = model_from_checkpoint(tmp_path / "ft.pt")
-    assert torch.equal(rebuilt.head.weight, model.head.weight)
-    with pytest.raises(SegdilError, match="checkpoint not found"):
-        create_model("hdc", num_classes=5, widths=[8], blocks=1, init_from=str(tmp_path / "gone.pt"))
+    with pytest.raises(SegdilError, match=r"^train\.init_from: .*gone\.pt: checkpoint not found"):
+        read_init_from(tmp_path / "gone.pt", args)
     with pytest.raises(SegdilError, match="matches no parameter"):
-        create_model("hdc", num_classes=5, widths=[16], blocks=1, rates=[1], stem_width=4, init_from=str(source))
+        read_init_from(source, {**args, "widths": [16], "rates": [1], "stem_width": 4})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_warm_start_from_the_same_model_loads_every_tensor(name, tmp_path):
+    source = make_checkpoint(tmp_path / "source.pt", name, seed=0)
+    ckpt = load_checkpoint(source)
+    torch.manual_seed(1)  # other initial weights than the source's
+    model = create_model(**ckpt["model_args"])
+    report = warm_start(model, read_init_from(source, ckpt["model_args"]), echo=lambda line: None)
+    own = model.state_dict()
+    assert report["loaded"] == list(own) and not (report["shape_mismatch"] or report["not_in_checkpoint"] or report["unused"])
+    assert all(torch.equal(own[k], ckpt["model"][k]) for k in own)
+
+
+def test_training_starts_from_init_from_and_resumes_without_it(tmp_path, capsys):
+    from segdil.train.main import train
+
+    source = make_checkpoint(tmp_path / "source.pt")  # hdc tiny_args, 3 classes
+    overrides = [*TINY_SYNTH, "data.synth.n_train=4", "data.synth.max_object=12", "train.batch_size=2", "train.warmup_steps=0", "train.max_steps=1", "model.widths=[8]", "model.blocks=1"]
+    cfg = load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={tmp_path / 'gone.pt'}"])
+    with pytest.raises(SegdilError, match="train.init_from: .*checkpoint not found"):
+        train(cfg, work_dir=str(tmp_path / "never"))
+    assert not (tmp_path / "never").exists()  # checked before anything is written
+
+    cfg = load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={source}"])
+    train(cfg, work_dir=str(tmp_path / "run"))
+    assert f"train.init_from {source}: loaded " in capsys.readouterr().err  # the run's log, beside its config
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["config"]["train"]["init_from"] == str(source) and "init_from" not in ckpt["model_args"]
+    source.unlink()  # neither a resumed run nor the checkpoint itself reads init_from again
+    model_from_checkpoint(tmp_path / "run" / "last.pt")
+    with pytest.raises(SegdilError, match=r"on resume only .* may change.*--set train\.init_from=.*last\.pt starts it from these weights"):
+        train(load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={source}", "model.blocks=2"]), work_dir=str(tmp_path / "run"), resume=True)
+    result = train(load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={source}", "train.max_steps=2"]), work_dir=str(tmp_path / "run"), resume=True)
+    assert result["step"] == 2 and "train.init_from /" not in capsys.readouterr().err

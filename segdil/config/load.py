@@ -1,13 +1,16 @@
 """YAML configuration: typed sections, one-to-one with constructor arguments.
 
 A config file has four sections. ``model:`` is passed as ``create_model(**model)``; ``data:``,
-``train:`` and ``eval:`` fill the dataclasses below. A file may name one ``base:`` file whose
-values it overrides (one level only). ``--set key.sub=value`` overrides any value; the value is
-parsed as a YAML scalar or list. Unknown keys and wrong types are one-line errors (exit 2).
+``train:`` and ``eval:`` fill the dataclasses below. A file may name a ``base:`` file whose
+values it overrides, and that file one more (at most ``MAX_BASE_LEVELS`` levels: an ablation is
+``base:`` its flagship, which is ``base:`` the benchmark's settings). ``--set key.sub=value``
+overrides any value; the value is parsed as a YAML scalar or list. Unknown keys and wrong types
+are one-line errors (exit 2) that name the file which set the key.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +22,99 @@ from segdil.config.schema import Config, default_model_section
 from segdil.config.values import build_dataclass, plain
 from segdil.errors import SegdilError, shown
 
+MAX_BASE_LEVELS = 2  # a file, its base, and that base's base
+_KEY = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])*: ")  # the dotted key an error message starts with
+
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML file (or start from defaults when ``path`` is None) and apply ``--set`` overrides."""
+    """Read a YAML file and its ``base:`` chain (or start from defaults when ``path`` is None) and
+    apply ``--set`` overrides. An error about a key names the file that set it."""
     raw: dict[str, Any] = {"model": default_model_section()}
+    sources: dict[str, str] = {}  # dotted key -> the file that set it
     name = "config"
     if path is not None:
         path = Path(path)
-        raw = _read_yaml(path)
+        raw = {}
+        for layer_path, layer in reversed(_base_chain(path)):
+            _record_sources(sources, raw, layer, str(layer_path))
+            raw = _merge(raw, layer)
         name = path.stem
-        if "base" in raw:
-            base_value = raw.pop("base")
-            if not isinstance(base_value, str):
-                raise SegdilError(f"{path}: base: expected a file name, got {shown(base_value)}")
-            base_path = (path.parent / base_value).resolve()
-            base = _read_yaml(base_path)
-            if "base" in base:
-                raise SegdilError(f"{base_path}: a base config cannot name another base (one level of inheritance only)")
-            raw = _merge(base, raw)
     raw.setdefault("name", name)
     for item in overrides:
         key, value = parse_override(item)
+        _record_sources(sources, raw, _nested(key, value), None)
         _set_path(raw, key, value)
-    cfg = config_from_dict(raw)
-    check_model_args(cfg.model)
+    try:
+        cfg = config_from_dict(raw)
+        check_model_args(cfg.model)
+    except SegdilError as exc:
+        raise SegdilError(_named_source(exc.message, sources)) from None
     return cfg
+
+
+def _base_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """``path`` and the files its ``base:`` chain names, each with its values (``base:`` removed)."""
+    chain = [(path, _read_yaml(path))]
+    while "base" in chain[-1][1]:
+        here, layer = chain[-1]
+        base_value = layer.pop("base")
+        if not isinstance(base_value, str):
+            raise SegdilError(f"{here}: base: expected a file name, got {shown(base_value)}")
+        base_path = (here.parent / base_value).resolve()
+        if len(chain) > MAX_BASE_LEVELS:
+            files = " -> ".join(str(p) for p, _ in chain) + f" -> {base_path}"
+            raise SegdilError(f"{here}: base: at most {MAX_BASE_LEVELS} levels of base files, this chain has more: {files}")
+        if not base_path.is_file():
+            raise SegdilError(f"{here}: base: {shown(base_value)}: config file not found ({base_path})")
+        chain.append((base_path, _read_yaml(base_path)))
+    return chain
+
+
+def _record_sources(sources: dict[str, str], merged: dict[str, Any], layer: dict[str, Any], where: str | None) -> None:
+    """Note ``where`` (None: ``--set``) as the source of every key ``layer`` sets over ``merged``;
+    another model name starts the model section afresh, and its keys' sources with it."""
+    model = layer.get("model")
+    if isinstance(model, dict) and isinstance(merged.get("model"), dict) and model.get("name", merged["model"].get("name")) != merged["model"].get("name"):
+        for key in [k for k in sources if k.startswith("model.")]:
+            del sources[key]
+    for key in _flatten(layer):
+        parts = key.split(".")
+        for stale in [k for k in sources if k.startswith(key + ".")] + [".".join(parts[:i]) for i in range(1, len(parts))]:
+            sources.pop(stale, None)
+        if where is None:
+            sources.pop(key, None)
+        else:
+            sources[key] = where
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            keys += _flatten(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def _named_source(message: str, sources: dict[str, str]) -> str:
+    """``message`` led by the file that set the key it is about (none for ``--set`` and defaults)."""
+    match = _KEY.match(message)
+    if not match:
+        return message
+    key = match.group(1)
+    files = list(dict.fromkeys(f for k, f in sources.items() if k == key or k.startswith(key + ".")))
+    parent = key
+    while not files and "." in parent:
+        parent = parent.rsplit(".", 1)[0]
+        files = [sources[parent]] if parent in sources else []
+    return f"{', '.join(files)}: {message}" if files else message
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:

@@ -79,7 +79,7 @@ def check_model_args(model_args: dict[str, Any], where: str = "model") -> None:
 
     from segdil.models import create_model
 
-    args = {k: v for k, v in model_args.items() if k not in ("init_from", "encoder_weights")}
+    args = {k: v for k, v in model_args.items() if k != "encoder_weights"}
     try:
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
@@ -98,7 +98,9 @@ RESUMABLE_KEYS: tuple[str, ...] = (
 
 
 def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two config dicts, except ``RESUMABLE_KEYS``."""
+    """Dotted keys whose values differ between two config dicts, except ``RESUMABLE_KEYS``; the
+    model sections are compared with the constructor's defaults filled in (``widths: [32]`` and
+    no ``widths`` at all are the same model when 32 is the default)."""
     changed: list[str] = []
 
     def walk(a: Any, b: Any, key: str) -> None:
@@ -106,12 +108,31 @@ def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for sub in sorted(set(a) | set(b), key=str):
                 walk(a.get(sub), b.get(sub), f"{key}.{sub}" if key else str(sub))
         elif key == "model" and isinstance(a, dict) and isinstance(b, dict):
+            if a.get("name") == b.get("name"):
+                a, b = with_defaults(a), with_defaults(b)
             changed.extend(f"model.{sub}" for sub in sorted(set(a) | set(b), key=str) if plain(a.get(sub)) != plain(b.get(sub)))
         elif key not in RESUMABLE_KEYS and plain(a) != plain(b):
             changed.append(key)
 
     walk(saved, new, "")
     return changed
+
+
+def with_defaults(model: dict[str, Any]) -> dict[str, Any]:
+    """A model section with every constructor argument it leaves out at its default (an unknown
+    name: the section as it is)."""
+    from segdil.models import MODELS
+
+    name = model.get("name")
+    cls = MODELS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        return dict(model)
+    parameters = inspect.signature(cls).parameters.values()
+    return {**{p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}, **model}
+
+
+# model keys that became settings of another section: a config that still sets one is told where
+MOVED_MODEL_KEYS = {"init_from": "train.init_from (a warm start is a training setting, for every model)"}
 
 
 def validate_model_section(model: Any) -> dict[str, Any]:
@@ -132,6 +153,8 @@ def validate_model_section(model: Any) -> dict[str, Any]:
     for key, value in model.items():
         if key == "name":
             continue
+        if key not in valid and key in MOVED_MODEL_KEYS:
+            raise SegdilError(f"model.{key}: no longer a model setting; use {MOVED_MODEL_KEYS[key]}")
         if key not in valid:
             raise SegdilError(f"model.{key}: unknown key for model {shown(name)}; valid keys: {', '.join(valid)}")
         hint = hints.get(key, Any)

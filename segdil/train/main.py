@@ -13,14 +13,14 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from segdil.atomic import TEMP_SUFFIX, write_json, write_text
-from segdil.checkpoint import load_checkpoint, save_checkpoint
+from segdil.checkpoint import check_state_shapes, checkpoint_state_dict, load_checkpoint, save_checkpoint
 from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes
 from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError, shown
@@ -33,6 +33,7 @@ from segdil.train.optim import build_optimizer, set_learning_rate
 from segdil.train.sampler import ResumableSampler
 from segdil.train.state import STUB_FILES, is_stub, resolve_work_dir, rng_state, seed_everything, set_rng_state
 from segdil.train.validate import validate
+from segdil.train.warm_start import read_init_from, warm_start
 
 
 class StopRequested(Exception):
@@ -43,8 +44,9 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     """Train ``cfg``; returns the last validation metrics. Writes into the run's work dir.
 
     Before anything is written: the work dir is checked (``resolve_work_dir``), with ``resume``
-    the config is compared with the run's (``check_resume_config``), the data is checked and the
-    model arguments are tried. The work dir is then locked for the run's life (``train/lock.py``).
+    the config is compared with the run's (``check_resume_config``), the data is checked, the
+    model arguments are tried and a ``train.init_from`` checkpoint is read and matched against the
+    model. The work dir is then locked for the run's life (``train/lock.py``).
     """
     from segdil.data import build_datasets
 
@@ -69,6 +71,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     if cfg.model.get("num_classes", num_classes) != num_classes:
         raise SegdilError(f"model.num_classes={cfg.model['num_classes']} but the data has {num_classes} classes ({', '.join(class_names)}); remove model.num_classes")
     check_model_args(model_args)
+    init = read_init_from(tc.init_from, model_args) if tc.init_from and ckpt is None else None  # resuming: last.pt's weights
     if dist_info.is_main:
         make_work_dir(path)
     with write_errors_reported(path), work_dir_lock(path, enabled=dist_info.is_main):
@@ -77,10 +80,12 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
             if not resume and is_stub(path):
                 clear_stub(path)
             write_text(path / "config.yaml", dump_config(cfg))
-        return _train(cfg, path, ckpt, dist_info, device, amp, train_ds, val_ds, class_names, model_args, quiet)
+        return _train(cfg, path, ckpt, dist_info, device, amp, train_ds, val_ds, class_names, model_args, quiet, init)
 
 
-def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.device, amp: bool, train_ds, val_ds, class_names: list[str], model_args: dict[str, Any], quiet: bool) -> dict[str, Any]:
+def _train(
+    cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.device, amp: bool, train_ds, val_ds, class_names: list[str], model_args: dict[str, Any], quiet: bool, init: dict[str, Any] | None
+) -> dict[str, Any]:
     """The run itself, in a work dir that this process holds."""
     tc = cfg.train
     log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps, budget_s=tc.budget_s)
@@ -88,7 +93,7 @@ def _train(cfg: Config, path: Path, ckpt, dist_info: DistInfo, device: torch.dev
 
     # ---- model, optimizer, schedule, loaders
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-    run = Run.build(cfg, model_args, dist_info, device, memory_format, path, class_names, getattr(train_ds, "class_colors", None))
+    run = Run.build(cfg, model_args, dist_info, device, memory_format, path, class_names, getattr(train_ds, "class_colors", None), init=init, echo=log.echo)
     step, best, metrics = 0, None, {}
     if ckpt is not None:
         step, best, metrics = run.restore(ckpt)
@@ -157,7 +162,7 @@ def check_resume_config(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:
         diffs = ", ".join(f"{k} ({value(saved, k)} -> {value(new, k)})" for k in changed[:6]) + (f" (+{len(changed) - 6} more)" if len(changed) > 6 else "")
         raise SegdilError(
             f"--resume {path}: the config differs from the run's in {diffs}; on resume only {', '.join(k for k in RESUMABLE_KEYS if k != 'name')} may change. "
-            "Start a new run in another --work-dir (model.init_from can start from these weights)"
+            f"Start a new run in another --work-dir (--set train.init_from={path / 'last.pt'} starts it from these weights)"
         )
 
 
@@ -220,10 +225,17 @@ class Run:
     train_s: float = 0.0  # seconds of training so far, across resumes: the clock of train.budget_s
 
     @classmethod
-    def build(cls, cfg: Config, model_args: dict[str, Any], dist_info: DistInfo, device: torch.device, memory_format: torch.memory_format, path: Path, class_names: list[str], class_colors: list | None) -> "Run":
+    def build(
+        cls, cfg: Config, model_args: dict[str, Any], dist_info: DistInfo, device: torch.device, memory_format: torch.memory_format, path: Path, class_names: list[str], class_colors: list | None,
+        init: dict[str, Any] | None = None, echo: Callable[[str], None] = print,
+    ) -> "Run":
+        """The model (warm-started from the checkpoint ``init`` of ``train.init_from``, summary to
+        ``echo``), then its optimizer, loss and where it writes."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore" if not dist_info.is_main else "default")
             model = create_model(**model_args)
+        if init is not None:
+            warm_start(model, init, echo=echo)
         if cfg.train.sync_bn and dist_info.enabled:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(device, memory_format=memory_format)
@@ -248,6 +260,7 @@ class Run:
 
     def restore(self, ckpt: dict[str, Any]) -> tuple[int, float | None, dict[str, Any]]:
         """Weights, optimizer, clock and RNG states of ``last.pt``; returns step, best score, metrics."""
+        check_state_shapes(self.model, checkpoint_state_dict(ckpt), ckpt.get("_path", "last.pt"))  # one line, not torch's list
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.train_s = float(ckpt.get("train_s", 0.0))

@@ -52,8 +52,6 @@ class HDCNet(SegModel):
         memory_saver: ``checkpoint`` recomputes each block's activations in backward
             instead of storing them (less memory, one extra forward per block).
         strict: raise instead of warning when the stacked rates leave holes (gridding).
-        init_from: a segdil checkpoint to start from; parameters matching by name and shape are
-            copied, the rest (e.g. a head for another number of classes) stay fresh (a summary is printed).
     """
 
     supports_memory_saver = True
@@ -89,7 +87,6 @@ class HDCNet(SegModel):
         stem_width: int = 0,
         memory_saver: Literal["none", "checkpoint"] = "none",
         strict: bool = False,
-        init_from: str | None = None,
     ):
         super().__init__()
         per_block = len(rates)
@@ -111,10 +108,6 @@ class HDCNet(SegModel):
             channels = layer_widths[-1]
         self.blocks = nn.ModuleList(body)
         self.head = nn.Conv2d(channels, num_classes, 1)
-        if init_from:
-            from segdil.models.warm_start import warm_start
-
-            warm_start(self, init_from)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -3,7 +3,7 @@
 A full-resolution stack sees only its receptive field (33-65 px), so it cannot tell a small object
 from a look-alike patch of background when only the surroundings decide. The context stream
 pools to stride 2^``context_stages``, runs wide-rate HDC blocks there and optionally an image-level
-pooling branch (off in the shipped configs), and is upsampled and fused with the full-resolution features before the pixel-wise head.
+pooling branch (off by default), and is upsampled and fused with the full-resolution features before the pixel-wise head.
 The full-resolution path (``stem``, ``blocks``, ``fuse``, ``head``) never pools, strides or
 resamples: a 2-pixel object is still 2 pixels wide where the head classifies it.
 
@@ -87,6 +87,10 @@ class ContextStream(nn.Module):
 class HDCContextNet(SegModel):
     """Full-resolution HDC network with a low-resolution context stream fused back at full size.
 
+    The defaults are the shipped flagship (``configs/hdc-context_synth.yaml`` is ``model: {name:
+    hdc_context}``): 3 blocks of 32 channels, the context at stride 4 and 32 wide without image
+    pooling, a 16-wide fusion layer with ``fuse_skip``, identity and zero initialisation.
+
     Args:
         in_channels: input image channels.
         num_classes: output classes of the 1×1 head.
@@ -125,7 +129,12 @@ class HDCContextNet(SegModel):
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
-        return dict(widths=[8], blocks=2, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, fuse_width=8, fuse_skip=True, fusion="every")
+        # every branch built (image pooling, repeated fusion) and random initialisation, so that
+        # gradients reach every parameter from the first step
+        return dict(
+            widths=[8], blocks=2, context_width=8, context_stages=2, context_rates=[1, 2], context_blocks=1, image_pool=True,
+            fuse_width=8, fuse_skip=True, fusion="every", identity_init=False, zero_init_context=False,
+        )
 
     def __init__(
         self,
@@ -133,19 +142,19 @@ class HDCContextNet(SegModel):
         num_classes: int = 4,
         widths: Sequence[int] = (32,),
         rates: Sequence[int] = (1, 2, 5),
-        blocks: int = 2,
+        blocks: int = 3,
         norm: Literal["batch", "group", "none"] = "batch",
         stem_width: int = 0,
-        context_width: int = 64,
-        context_stages: int = 3,
+        context_width: int = 32,
+        context_stages: int = 2,
         context_rates: Sequence[int] = (1, 2, 5, 9),
         context_blocks: int = 2,
-        image_pool: bool = True,
+        image_pool: bool = False,
         fusion: Literal["end", "every"] = "end",
-        fuse_width: int = 32,
-        identity_init: bool = False,
-        fuse_skip: bool = False,
-        zero_init_context: bool = False,
+        fuse_width: int = 16,
+        identity_init: bool = True,
+        fuse_skip: bool = True,
+        zero_init_context: bool = True,
         memory_saver: Literal["none", "checkpoint"] = "none",
     ):
         super().__init__()
