@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(VENV)/bin/segdil compare --preset small-objects --seeds 1 --steps 400 --out runs/demo
+	$(VENV)/bin/segdil compare --preset demo --out runs/demo
 
 test: install-dev
 	$(PY) -m pytest -n 2 --dist loadgroup -q

@@ -41,7 +41,8 @@ def compare(
     ``tta`` (``--tta`` values, e.g. ``["flip", "scales=0.5,1,1.5"]``) adds a test-time-augmented score of
     every run; ``live`` shows one overwritten progress line (default: when standard output is a terminal).
     """
-    from segdil.compare import aggregate, execute, plan, report, verdict
+    from segdil.compare import execute, plan, report
+    from segdil.compare.estimate import estimate
     from segdil.device import resolve_device
     from segdil.errors import SegdilError
     from segdil.inference.tta import parse_tta
@@ -62,7 +63,19 @@ def compare(
         if entry.match is not None:
             echo(f"  {entry.label}: {entry.match.note(match, MATCH_TOLERANCE) if entry is not entries[0] else 'reference'}")
 
+    echo(estimate(entries, execute.runs_left(entries, seeds, out)).line())
+
     records = execute.run_models(entries, seeds, out, echo, live=live)
+    try:
+        return _score_and_report(entries, records, out, seeds=seeds, match=match, sweep_pools=sweep_pools, overrides=overrides, tta_spec=tta_spec, environment=environment, started=started, echo=echo)
+    except KeyboardInterrupt:
+        raise execute.Interrupted(f"interrupted while scoring: all {len(records)} runs finished in {out / 'runs'}. Run the same command again to write the report: finished runs are reused.") from None
+
+
+def _score_and_report(entries: list, records: list[dict[str, Any]], out: Path, *, seeds: int, match: str, sweep_pools: Sequence[int], overrides: Sequence[str], tta_spec, environment: dict[str, Any], started: float, echo: Callable[[str], None]) -> Path:
+    """TTA scores (optional), aggregation over seeds, figures, ``results.json``, the report and the verdict."""
+    from segdil.compare import aggregate, report, verdict
+
     if tta_spec is not None:
         from segdil.compare.tta_eval import add_tta_metrics
 

@@ -4,7 +4,8 @@ Each run trains in a fresh Python process (``python -m segdil.compare.execute``,
 stdin) so that its peak memory is its own: on CUDA ``torch.cuda.max_memory_allocated``; on the CPU
 the rise of the process's peak resident set size during training over its resident size just
 before (see :func:`measure_training`). The run writes ``run.json`` beside the usual ``train``
-outputs in ``OUT/runs/<label>/seed<k>``; a finished run with the same config is reused, not retrained.
+outputs in ``OUT/runs/<label>/seed<k>``; a finished run with the same config is reused, not retrained,
+and an interrupted one (Ctrl-C saves its ``last.pt``) continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +29,13 @@ from segdil.errors import SegdilError
 # train() result keys that are not validation metrics
 RUN_KEYS = ("work_dir", "step", "train_s", "img_per_s")
 POLL_S = 0.5  # seconds between looks at a running run's log
+STOP_WAIT_S = 60.0  # after Ctrl-C, how long a run may take to finish its step and save last.pt
+
+
+class Interrupted(SegdilError):
+    """Ctrl-C (or SIGTERM) stopped a comparison; the message says what finished and how to continue."""
+
+    exit_code = 130
 
 
 def run_config(entry: ModelEntry, seed: int) -> Config:
@@ -65,8 +74,9 @@ def warm_imports(cfg: Config) -> None:
         create_model_quietly(**cfg.model)  # smp models import segmentation_models_pytorch
 
 
-def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
-    """Train in this process and return the run record (metrics, speed, peak memory, model args).
+def measure_training(cfg: Config, work_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Train in this process and return the run record (metrics, speed, peak memory, model args);
+    ``resume`` continues the run from ``work_dir/last.pt``.
 
     CPU memory is the rise of the peak resident set size during ``train()`` over the resident size
     just before it, after the modules ``train()`` needs are imported; the peak is reset first where
@@ -84,7 +94,7 @@ def measure_training(cfg: Config, work_dir: Path) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     reset = reset_peak_rss()
     rss_before, peak_before = rss_bytes(), peak_rss_bytes()
-    result = train(cfg, work_dir=str(work_dir), quiet=False)
+    result = train(cfg, work_dir=str(work_dir), resume=resume, quiet=False)
     peak_after = peak_rss_bytes()
     baseline = rss_before if reset and rss_before is not None else peak_before
     memory: dict[str, Any] = {
@@ -121,16 +131,19 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Callable[[dict[str, float] | None], None] | None = None) -> dict[str, Any]:
-    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path``.
+def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Callable[[dict[str, float] | None], None] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train ``cfg`` in a fresh Python process; its stdout and stderr go to ``log_path`` (appended to
+    when ``resume`` continues the run from its last checkpoint).
 
     While it runs, ``on_progress`` gets the newest progress line of the log (parsed) about twice a second.
+    On Ctrl-C the run gets the signal too: it finishes its step and saves ``last.pt`` before this returns.
     """
     from segdil.compare.progress import LogFollower
 
-    request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve())})
+    request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve()), "resume": resume})
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.unlink(missing_ok=True)  # one run's log, not the history of earlier attempts
+    if not resume:
+        log_path.unlink(missing_ok=True)  # one run's log, not the history of earlier attempts
     follower = LogFollower(log_path)
     with open_log(log_path) as log:
         proc = subprocess.Popen([sys.executable, "-m", "segdil.compare.execute"], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -144,6 +157,9 @@ def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Cal
                 except subprocess.TimeoutExpired:
                     if on_progress is not None:
                         on_progress(follower.poll())
+        except KeyboardInterrupt:
+            stop_child(proc)
+            raise
         except BaseException:
             proc.kill()
             proc.wait()
@@ -155,7 +171,18 @@ def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Cal
     return json.loads((Path(work_dir) / "run.json").read_text())
 
 
-def _reusable(work_dir: Path, cfg: Config) -> str:
+def stop_child(proc: subprocess.Popen) -> None:
+    """Let a run that was sent SIGINT save its checkpoint and exit; kill it if it takes too long."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # a no-op when Ctrl-C reached the whole process group already
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_state(work_dir: Path, cfg: Config) -> str:
     """``new`` (nothing there), ``done`` (finished, same config), ``partial`` (same config, unfinished), or ``other``."""
     if not work_dir.exists():
         return "new"
@@ -163,6 +190,11 @@ def _reusable(work_dir: Path, cfg: Config) -> str:
     if not saved.is_file() or saved.read_text() != dump_config(cfg):
         return "other" if any(work_dir.iterdir()) else "new"
     return "done" if (work_dir / "run.json").is_file() else "partial"
+
+
+def runs_left(entries: list[ModelEntry], seeds: int, out: Path) -> dict[str, int]:
+    """How many runs of each model are not finished in ``out`` (label → count)."""
+    return {e.label: sum(run_state(run_dir(out, e.label, s), run_config(e, s)) != "done" for s in range(seeds)) for e in entries}
 
 
 def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[[str], None] = print, live: bool | None = None) -> list[dict[str, Any]]:
@@ -177,12 +209,13 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
     order = [(entry, seed) for seed in range(seeds) for entry in entries]
     live = sys.stdout.isatty() if live is None else live
     progress = CompareProgress([(e.label, s) for e, s in order], echo=echo, live=live, budget_s=entries[0].cfg.train.budget_s if entries else None)
-    records = []
+    records: list[dict[str, Any]] = []
+    current = None
     try:
         for entry, seed in order:
             cfg = run_config(entry, seed)
             work_dir = run_dir(out, entry.label, seed)
-            state = _reusable(work_dir, cfg)
+            state = run_state(work_dir, cfg)
             if state == "other":
                 raise SegdilError(f"{work_dir}: holds a run with a different config; choose another --out or delete that folder")
             if state == "done":
@@ -190,12 +223,16 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
                 progress.start(entry.label, seed, None)
                 progress.finish(entry.label, seed, reused=True, message=f"reused {work_dir}")
             else:
-                if state == "partial":
-                    shutil.rmtree(work_dir)  # an unfinished run of this very config: start it afresh
+                resume = state == "partial" and (work_dir / "last.pt").is_file()
+                if state == "partial" and not resume:
+                    shutil.rmtree(work_dir)  # an unfinished run of this very config without a checkpoint: start it afresh
                 log = work_dir.parent / f"seed{seed}.log"
                 progress.start(entry.label, seed, log)
-                started = time.perf_counter()
-                record = train_isolated(cfg, work_dir, log, on_progress=progress.update)
+                if resume:
+                    echo(f"{entry.label} seed {seed}: continuing the interrupted run from {work_dir / 'last.pt'}")
+                started, current = time.perf_counter(), (entry.label, seed, work_dir)
+                record = train_isolated(cfg, work_dir, log, on_progress=progress.update, resume=resume)
+                current = None
                 m = record["metrics"]
                 progress.finish(
                     entry.label,
@@ -204,11 +241,25 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
                 )
             record.update(label=entry.label, seed=seed, work_dir=str(work_dir))
             records.append(record)
+    except KeyboardInterrupt:
+        progress.close()
+        raise Interrupted(interrupted_message(records, len(order), current)) from None
     finally:
         progress.close()
     if live:
         echo(f"runs {len(records)}/{len(order)} done: {out / 'runs'}")
     return records
+
+
+def interrupted_message(records: list[dict[str, Any]], total: int, current: tuple[str, int, Path] | None) -> str:
+    """What an interrupted comparison finished, and how to continue it."""
+    done = ", ".join(f"{r['label']} seed {r['seed']}" for r in records[:12]) + (" …" if len(records) > 12 else "")
+    text = f"interrupted: {len(records)} of {total} runs finished ({done or 'none'})"
+    if current is not None:
+        label, seed, work_dir = current
+        saved = work_dir / "last.pt"
+        text += f"; {label} seed {seed} " + (f"saved {saved} and will continue from it" if saved.is_file() else "had no checkpoint yet and will start again")
+    return text + ". Run the same command again to continue: finished runs are reused."
 
 
 def _fmt(value: Any) -> str:
@@ -220,7 +271,7 @@ def _child_main() -> None:
     cfg = config_from_dict(request["config"])
     work_dir = Path(request["work_dir"])
     try:
-        record = measure_training(cfg, work_dir)
+        record = measure_training(cfg, work_dir, resume=bool(request.get("resume")))
     except SegdilError as exc:
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 from segdil.atomic import write_text
-from segdil.device import cpu_name
+from segdil.device import cpu_name, native_bf16
 
 # --------------------------------------------------------------------------- blocks
 
@@ -137,6 +137,7 @@ def environment(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {
             "cpu": cpu_name(),
+            "cpu_class": cpu_class(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "gpu": gpu,
@@ -159,11 +160,24 @@ def environment(argv: Sequence[str] | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- words for the report's content
 
 
+def cpu_class() -> str:
+    """The vector instructions torch's CPU kernels use and whether bf16 is native: the class speed figures depend on."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{capability}, " + ("native bf16" if native_bf16(torch.device("cpu")) else "no native bf16")
+
+
+def cpu_words(machine: dict[str, Any]) -> str:
+    """``AMD EPYC, 2 cores, AVX512, native bf16`` (the class where results.json has it)."""
+    return f"{machine['cpu']}, {machine['cores']} cores" + (f", {machine['cpu_class']}" if machine.get("cpu_class") else "")
+
+
 def device_words(results: dict[str, Any]) -> str:
     names = sorted({f"{r.get('device_name', r.get('device'))}" for r in results["runs"]})
     threads = sorted({r.get("torch_threads") for r in results["runs"] if r.get("torch_threads")})
     machine = results["environment"]["machine"]
-    words = ", ".join(n if n != "cpu" else f"CPU ({machine['cpu']}, {machine['cores']} cores)" for n in names)
+    words = ", ".join(n if n != "cpu" else f"CPU ({cpu_words(machine)})" for n in names)
     if names == ["cpu"] and threads:
         words += f", {'/'.join(map(str, threads))} torch thread(s)"
     return words

@@ -15,6 +15,7 @@ from segdil.compare.report import (
     Heading,
     Para,
     Table,
+    cpu_words,
     data_words,
     device_words,
     fmt_bytes,
@@ -250,7 +251,7 @@ def _reproduce_section(results: dict[str, Any], figures: dict[str, Path]) -> lis
         Para(
             f"Run in `{env['cwd']}`, started {env['date']}"
             + (f"; the command took {env['duration_s'] / 60:.1f} min (runs it reused were not retrained)" if env.get("duration_s") is not None else "")
-            + f". Machine: {machine['cpu']}, {machine['cores']} cores"
+            + f". Machine: {cpu_words(machine)}"
             + (f", GPU {machine['gpu']} (×{machine['gpu_count']})" if machine.get("gpu") else ", no GPU")
             + f", {machine['platform']}"
             + (f"; load average {load[0]:g} / {load[1]:g} / {load[2]:g} at the start (well above 0: other work shared the CPUs and slowed the timings)" if load else "")

@@ -114,12 +114,33 @@ def metric_line(results: dict[str, Any], key: str, words: str) -> str | None:
     )
 
 
+def last_place_line(results: dict[str, Any], key: str, words: str) -> str | None:
+    """With three models or more: which models lead the last one on ``key`` outside noise, and which do not."""
+    ranked = ranking(results, key)
+    if len(ranked) < 3:
+        return None
+    last, mean, std = ranked[-1]
+    outside, inside = [], []
+    for label, other, other_std in ranked[:-1]:
+        spread = math.sqrt(other_std**2 + std**2) if other_std is not None and std is not None else None
+        (outside if spread is not None and other - mean > spread else inside).append(f"{label} {other - mean:+.3f}")
+    text = f"**{words}, against the last**: {last} is last with {_pm(mean, std)}; "
+    if std is None:
+        return text + f"ahead of it: {', '.join(outside + inside)} (one seed, so no seed spread)."
+    parts = [f"{', '.join(outside)} lead it outside noise"] if outside else []
+    parts += [f"{', '.join(inside)} within noise"] if inside else []
+    return text + "; ".join(parts) + "."
+
+
 def verdict_lines(results: dict[str, Any]) -> list[str]:
     """The verdict: one line per accuracy metric, then the cost of each winner against the cheapest model.
 
     Lines may hold ``**bold**`` (Markdown); :func:`plain` strips it for the console.
     """
     lines = [line for key, words in VERDICT_METRICS if (line := metric_line(results, key, words))]
+    last = last_place_line(results, *VERDICT_METRICS[0])
+    if last:
+        lines.insert(1, last)
     winners = []
     for key, _ in VERDICT_METRICS:
         win = metric_winner(results, key)
