@@ -55,6 +55,11 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
+# model_args keys that checkpoints of earlier versions hold and that no longer describe the model
+# (init_from: the warm start they began from, now train.init_from)
+RETIRED_MODEL_KEYS = ("init_from",)
+
+
 def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's ``model_args``, checked like a config's ``model:`` section (name, keys,
     types, what the constructor accepts); one-line errors name the file."""
@@ -62,7 +67,7 @@ def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
 
     where = ckpt.get("_path", "checkpoint")
     try:
-        args = validate_model_section(ckpt["model_args"])
+        args = validate_model_section({k: v for k, v in ckpt["model_args"].items() if k not in RETIRED_MODEL_KEYS})
         check_model_args(args, "model_args")
     except SegdilError as exc:
         raise SegdilError(f"{where}: {exc.message}; the checkpoint's model_args do not describe a segdil model") from None

@@ -1,10 +1,12 @@
 """Pretrained encoders offline (one line, at once) and from local files; warm starts of every model with train.init_from."""
 
+import inspect
+
 import pytest
 import torch
 from helpers import TINY_SYNTH, make_checkpoint
 
-from segdil.checkpoint import load_checkpoint, model_from_checkpoint
+from segdil.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from segdil.config import load_config
 from segdil.errors import SegdilError
 from segdil.models import MODELS, create_model
@@ -109,9 +111,21 @@ def test_training_starts_from_init_from_and_resumes_without_it(tmp_path, capsys)
     assert f"train.init_from {source}: loaded " in capsys.readouterr().err  # the run's log, beside its config
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["config"]["train"]["init_from"] == str(source) and "init_from" not in ckpt["model_args"]
+    # every constructor argument is saved, defaults included: a later change of a default does not change what rebuilds
+    defaults = {n for n, p in inspect.signature(MODELS["hdc"]).parameters.items() if p.default is not inspect.Parameter.empty}
+    assert defaults <= set(ckpt["model_args"]) and ckpt["model_args"]["blocks"] == 1
     source.unlink()  # neither a resumed run nor the checkpoint itself reads init_from again
     model_from_checkpoint(tmp_path / "run" / "last.pt")
     with pytest.raises(SegdilError, match=r"on resume only .* may change.*--set train\.init_from=.*last\.pt starts it from these weights"):
         train(load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={source}", "model.blocks=2"]), work_dir=str(tmp_path / "run"), resume=True)
     result = train(load_config("configs/hdc_synth.yaml", [*overrides, f"train.init_from={source}", "train.max_steps=2"]), work_dir=str(tmp_path / "run"), resume=True)
     assert result["step"] == 2 and "train.init_from /" not in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_an_earlier_version_with_model_init_from_still_loads(tmp_path):
+    path = make_checkpoint(tmp_path / "old.pt")
+    ckpt = load_checkpoint(path)
+    ckpt["model_args"] = {**ckpt["model_args"], "init_from": str(tmp_path / "gone.pt")}  # as warm-started HDC runs saved it
+    save_checkpoint(ckpt, path)
+    model = model_from_checkpoint(path)
+    assert not hasattr(model, "init_from")

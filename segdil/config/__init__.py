@@ -3,7 +3,7 @@ model arguments, resume; ``bounded_yaml``: alias-bomb-safe YAML): typed sections
 
 A config file has four sections. ``model:`` is passed as ``create_model(**model)``; ``data:``,
 ``train:`` and ``eval:`` fill the dataclasses below. A file may name one ``base:`` file whose
-values it overrides (one level only). ``--set key.sub=value`` overrides any value; the value is
+values it overrides (a chain of at most two base files). ``--set key.sub=value`` overrides any value; the value is
 parsed as a YAML scalar or list. Unknown keys and wrong types are one-line errors (exit 2).
 """
 
@@ -16,6 +16,7 @@ from segdil.config.rules import (
     check_ranges,
     resume_changes,
     validate_model_section,
+    with_defaults,
 )
 from segdil.config.schema import (
     Config,
@@ -47,4 +48,5 @@ __all__ = [
     "resume_changes",
     "safe_load_bounded",
     "validate_model_section",
+    "with_defaults",
 ]

@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segdil.atomic import TEMP_SUFFIX, write_json, write_text
 from segdil.checkpoint import check_state_shapes, checkpoint_state_dict, load_checkpoint, save_checkpoint
-from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes
+from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes, with_defaults
 from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError, shown
 from segdil.models import create_model, model_class
@@ -67,7 +67,8 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     seed_everything(tc.seed)
     train_ds, val_ds, class_names = build_datasets(cfg.data, seed=tc.seed)
     num_classes = len(class_names)
-    model_args = {**cfg.model, "num_classes": num_classes}
+    # every constructor argument, defaults included: a checkpoint rebuilds the model it trained even after a default changes
+    model_args = with_defaults({**cfg.model, "num_classes": num_classes})
     if cfg.model.get("num_classes", num_classes) != num_classes:
         raise SegdilError(f"model.num_classes={cfg.model['num_classes']} but the data has {num_classes} classes ({', '.join(class_names)}); remove model.num_classes")
     check_model_args(model_args)
