@@ -283,7 +283,7 @@ def test_report_renders_from_results(tmp_path):
         _decodes(path.read_bytes())
     markdown = write_report(results, figures, tmp_path).read_text()
     headers, rows = _table(markdown, "model")
-    assert rows[0] == ["hdc", "1.23 M", "2.50", "8.0 ± 0.5", "3 ± 0 MiB", "10", "0.300 ± 0.010", "0.200 ± 0.020 (n=2)", "–"]
+    assert rows[0] == ["hdc", "1.23 M", "2.50", "8.0 ± 0.5", "3 ± 0 MiB", "10", "0.300 ± 0.010", "0.200 ± 0.020 (n=2)", "–", "–", "–"]  # no boundary or worst-10% figures in these results
     assert _table(markdown, "model | background") == (["model", "background", "spot"], [[label, "0.900 ± 0.010", "–"] for label in ("hdc", "fcn-pool1", "fcn-pool3")])
     assert _table(markdown, "model | <8 px (10)")[0] == ["model", "<8 px (10)", "8-16 px (10)", "16-32 px (10)", "32-64 px (10)"]
     assert "Size bins without validation objects are left out: >=64 px." in markdown

@@ -46,12 +46,19 @@ def test_verdict_names_the_winner_and_ties_within_noise():
     assert lines[0] == "**small-object IoU**: hdc is best with 0.600 ± 0.010, +0.150 over the runner-up unet (0.450 ± 0.050; seed spread of the difference ±0.051)."
     assert lines[1].startswith("**mIoU**: hdc, unet tie within noise: hdc 0.880 ± 0.010 against unet 0.870 ± 0.020, a difference of +0.010 inside the seed spread ±0.022")
     assert lines[2].startswith("**iIoU**: unet, hdc tie within noise")
+    # which models lead the last on small objects outside noise: hdc by 0.54 (spread 0.010), unet by 0.39 (spread 0.050)
+    assert lines[3] == "**small-object IoU, against the last**: fcn is last with 0.060 ± 0.003; hdc +0.540, unet +0.390 lead it outside noise."
     assert cheapest(r) == "fcn"
-    assert plain(lines[3]) == (
+    assert plain(lines[4]) == (
         "Cost: hdc costs 2× the GFLOPs/MP, 0.25× the train img/s and 4× the peak memory of the cheapest model, fcn; "
         "unet costs 1.6× the GFLOPs/MP, 0.38× the train img/s and 3× the peak memory of the cheapest model, fcn."
     )
-    assert len(lines) == 4
+    assert len(lines) == 5
+    # a lead inside the spread is said so
+    close = {**MODELS, "unet": {**MODELS["unet"], "metrics": {**MODELS["unet"]["metrics"], "small_object_iou": (0.08, 0.05)}}}
+    assert verdict_lines(results(close))[3].endswith("hdc +0.540 lead it outside noise; unet +0.020 within noise.")
+    # two models: no such line
+    assert not any("against the last" in line for line in verdict_lines(results({k: MODELS[k] for k in ("hdc", "fcn")})))
 
 
 def test_verdict_with_one_seed_and_missing_values():
@@ -60,6 +67,7 @@ def test_verdict_with_one_seed_and_missing_values():
     models["hdc"]["metrics"]["iIoU"] = None
     lines = verdict_lines(results(models, seeds=1))
     assert "one seed, so no seed spread" in lines[0] and "within noise" not in " ".join(lines)
+    assert lines[3] == "**small-object IoU, against the last**: fcn is last with 0.060; ahead of it: hdc +0.540, unet +0.390 (one seed, so no seed spread)."
     assert lines[2] == "**iIoU**: unet 0.520 (the only model with a value)."
     # the winner being the cheapest model is said so
     models["fcn"]["metrics"]["small_object_iou"] = (0.99, None)

@@ -61,7 +61,7 @@ class Bullets:
 Block = Union[Heading, Para, Table, Figure, Code, Bullets]
 
 # the main table: column title -> metric key (None for the cost columns)
-METRIC_COLUMNS = {"mIoU": "mIoU", "small-object IoU": "small_object_iou", "iIoU": "iIoU"}
+METRIC_COLUMNS = {"mIoU": "mIoU", "small-object IoU": "small_object_iou", "iIoU": "iIoU", "boundary IoU": "boundary_iou", "worst-10% mIoU": "worst_miou_10pct"}
 COST_COLUMNS = ["params", "GFLOPs/MP", "train img/s", "peak memory", "steps"]
 
 

@@ -140,7 +140,7 @@ def verdict_lines(results: dict[str, Any]) -> list[str]:
     lines = [line for key, words in VERDICT_METRICS if (line := metric_line(results, key, words))]
     last = last_place_line(results, *VERDICT_METRICS[0])
     if last:
-        lines.insert(1, last)
+        lines.append(last)
     winners = []
     for key, _ in VERDICT_METRICS:
         win = metric_winner(results, key)
