@@ -239,7 +239,7 @@ def test_field_edge_tool_splits_every_validation_object_by_the_field_edge(tmp_pa
     from segdil.models import create_model
 
     root = Path(__file__).resolve().parent.parent
-    tool = str(root / "tools" / "field_edge_objects.py")
+    tool = str(root / "lab" / "field_edge_objects.py")
     sets = ["data.synth.scene=hard", "data.synth.size=64", "data.synth.max_object=32", "data.synth.n_val=3"]
     cfg = load_config(None, sets)
     args = {"name": "hdc", "num_classes": 5, "widths": [4], "blocks": 1}

@@ -28,7 +28,7 @@ EXECUTED = [
 @pytest.mark.slow
 @pytest.mark.parametrize("page", EXECUTED, ids=lambda p: str(p.relative_to(DOCS)))
 def test_every_block_of_the_page_runs(page, tmp_path):
-    for name in ("configs", "tools", "docs"):
+    for name in ("configs", "tools", "lab", "docs"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     for i, (lang, body) in enumerate(runnable_blocks(page)):

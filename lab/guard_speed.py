@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What the bf16 guard's per-image estimate costs with many classes, against its parts.
 
-    python tools/guard_speed.py [--classes 150] [--size 2048x1024] [--pairs 180] [--rounds 3]
+    python lab/guard_speed.py [--classes 150] [--size 2048x1024] [--pairs 180] [--rounds 3]
 
 On random logits of one image, times (median of ``--rounds``, interleaved): the top-two search
 alone (``top2``, the floor of any estimate), the estimate with every calibration error pooled,

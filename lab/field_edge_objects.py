@@ -2,7 +2,7 @@
 """Which objects a model loses on the hard benchmark: those wholly inside a field, or those that
 cross its edge (all of such an object counts, though look-alike decoys beside it do not).
 
-    python tools/field_edge_objects.py CHECKPOINT [CHECKPOINT ...]
+    python lab/field_edge_objects.py CHECKPOINT [CHECKPOINT ...]
 
 Each checkpoint predicts the validation split its config describes (the hard synthetic scene),
 whole images, fp32. Per size bin (``eval.size_bins``) and group (``inside`` a field, ``edge``:

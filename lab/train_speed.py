@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training img/s of several configs' models, measured side by side in one process.
 
-    python tools/train_speed.py CONFIG [CONFIG ...] [--crop 96] [--batch 8] [--rounds 10]
+    python lab/train_speed.py CONFIG [CONFIG ...] [--crop 96] [--batch 8] [--rounds 10]
 
 The models are built together and their training steps (forward, backward, AdamW; random
 inputs; channels_last, bf16 autocast where the CPU or GPU has it, as the recipe runs) are

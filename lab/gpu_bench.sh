@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU figures for docs/performance.md, in one run on one CUDA GPU (H100/H200), within BUDGET_S seconds.
 #
-#   PYTHON=.venv/bin/python OUT=/tmp/gpu BUDGET_S=450 bash tools/gpu_bench.sh
+#   PYTHON=.venv/bin/python OUT=/tmp/gpu BUDGET_S=450 bash lab/gpu_bench.sh
 #
 # Installs nothing: needs a python with torch (CUDA), numpy, click, pyyaml, albumentations, opencv
 # and segmentation-models-pytorch; segdil is imported from this checkout (PYTHONPATH=.).

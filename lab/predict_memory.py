@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak memory of `segdil predict` on one large image, measured in a fresh process.
 
-    python tools/predict_memory.py CHECKPOINT --size 8000x6000 [--memory-budget MB] [predict options]
+    python lab/predict_memory.py CHECKPOINT --size 8000x6000 [--memory-budget MB] [predict options]
 
 Writes a JPEG photo of that size (matplotlib's sample photograph, resized) to a temporary
 folder, runs `segdil predict` on it in a child process and prints the child's peak resident set

@@ -1,6 +1,6 @@
 """Speed of ``Evaluator.update`` on CPU: images/s at 512x512 with about 50 objects each.
 
-    OMP_NUM_THREADS=1 python tools/bench_metrics.py [--images 200] [--size 512] [--objects 50] [--classes 4]
+    OMP_NUM_THREADS=1 python lab/bench_metrics.py [--images 200] [--size 512] [--objects 50] [--classes 4]
 
 Ground truth: random discs and boxes of 2-60 px on background 0, a few ignored pixels.
 Prediction: the ground truth with each object shifted by up to 2 px, some objects dropped and
