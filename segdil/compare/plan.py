@@ -152,11 +152,15 @@ def differing_settings(entries: list[ModelEntry]) -> dict[str, dict[str, Any]]:
 
 
 def data_num_classes(cfg: Config) -> int:
-    """How many classes the configured data has (read from its ``classes`` file, or the synthetic benchmark's)."""
+    """How many classes the configured data has: the synthetic benchmark's, a layout's own (VOC, Cityscapes, ADE20K), or a folder's ``classes`` file."""
     if cfg.data.root is None:
         from segdil.data.synth import synth_class_names
 
         return len(synth_class_names(cfg.data.synth))
+    if cfg.data.format != "folder":
+        from segdil.data.formats import get_format
+
+        return len(get_format(cfg.data.format).class_names)
     from segdil.data.folder import read_classes
 
     return len(read_classes(cfg.data.root).names)
