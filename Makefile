@@ -33,7 +33,7 @@ test-fast: install-dev
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 lint: install-dev
-	$(VENV)/bin/ruff check segdil tests tools
+	$(VENV)/bin/ruff check segdil tests tools lab
 
 clean:
 	rm -rf $(VENV) runs

@@ -287,7 +287,7 @@ def test_synth_command_writes_the_hard_scene(tmp_path):
 def test_unknown_scene_in_a_config_is_a_one_line_error():
     from segdil.config import load_config
 
-    with pytest.raises(SegdilError, match=r"data.synth.scene: expected one of 'standard', 'hard', got 'nope'"):
+    with pytest.raises(SegdilError, match=r"data.synth.scene: expected one of 'standard', 'hard', 'street', got 'nope'"):
         load_config(None, ["data.synth.scene=nope"])
 
 

@@ -13,13 +13,15 @@ class SynthConfig:
 
     n_train: int = 256
     n_val: int = 64
-    size: int = 96
+    size: int = 96  # square images; street: the short side (512 -> 1024x512, 1024 -> 2048x1024)
     min_object: float = 2.0
     max_object: float = 48.0
     objects_per_image: list[int] = field(default_factory=lambda: [6, 16])
     thin_lines: bool = True
     seed: int = 0
-    scene: Literal["standard", "hard"] = "standard"  # hard: fields, look-alike decoys, camouflage
+    # hard: fields, look-alike decoys, camouflage; street: street scenes in perspective, Cityscapes
+    # classes (segdil.data.synth_street; min/max_object, objects_per_image and thin_lines unused)
+    scene: Literal["standard", "hard", "street"] = "standard"
 
 
 @dataclass
@@ -44,7 +46,7 @@ class DataConfig:
     val_pad_multiple: int = 1
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
-    num_workers: int = 2
+    num_workers: int | Literal["auto"] = "auto"  # auto: workers and torch threads fit to the cores (segdil/threads.py)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class TrainConfig:
     deterministic: bool = False
     sync_bn: bool = False
     budget_s: Optional[float] = None
+    init_from: Optional[str] = None  # a segdil checkpoint to warm-start from (segdil/train/warm_start.py)
 
 
 @dataclass

@@ -14,6 +14,7 @@ shapes (hues far from every class). Objects may touch and overlap (later ones oc
 ones); then the image is blurred and noised. A line is at most 0.9 x the image size long, so line
 sizes are drawn up to ``sqrt(3 * 0.9 * size)`` at most. Every sample is a pure function of
 (seed, split, index), so the benchmark is generated on the fly and never stored unless asked.
+``scene: street`` is another benchmark behind the same entry points: ``segdil.data.synth_street``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from segdil.config import SynthConfig
+from segdil.data import synth_street as street
 from segdil.data.synth_shapes import LINE_MAX_FRACTION, SHAPES, rotate
 from segdil.errors import SegdilError
 
@@ -44,12 +46,27 @@ _LINE_CLASS = SYNTH_CLASSES.index("line")
 
 
 def synth_class_names(cfg: SynthConfig) -> list[str]:
-    """Class names of the benchmark as configured (``line`` only with ``thin_lines``)."""
+    """Class names of the benchmark as configured (``line`` only with ``thin_lines``; the street
+    scene: Cityscapes' 19 train classes)."""
+    if cfg.scene == "street":
+        return list(street.CLASS_NAMES)
     return list(SYNTH_CLASSES) if cfg.thin_lines else [n for n in SYNTH_CLASSES if n != "line"]
+
+
+def synth_class_colors(cfg: SynthConfig) -> list[list[int]]:
+    if cfg.scene == "street":
+        return [list(c) for c in street.CLASS_COLORS]
+    return [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in synth_class_names(cfg)]
 
 
 def validate_synth_config(cfg: SynthConfig) -> None:
     """One-line errors for settings the generator cannot honour."""
+    if cfg.n_train < 0 or cfg.n_val < 0:
+        raise SegdilError(f"data.synth.n_train/n_val: counts cannot be negative, got {cfg.n_train}, {cfg.n_val}")
+    if cfg.scene == "street":  # object sizes come from the perspective: min/max_object do not apply
+        if cfg.size < street.MIN_SIZE:
+            raise SegdilError(f"data.synth.size: {cfg.size} is too small for the street scene (the short side of 2:1 images); use at least {street.MIN_SIZE}")
+        return
     if cfg.size < 8:
         raise SegdilError(f"data.synth.size: {cfg.size} is too small; use at least 8 pixels")
     if not 1.0 <= cfg.min_object <= cfg.max_object:
@@ -58,8 +75,6 @@ def validate_synth_config(cfg: SynthConfig) -> None:
         raise SegdilError(f"data.synth.max_object: {cfg.max_object} does not fit a {cfg.size}px image; use at most {cfg.size * 0.7:g} or a larger size")
     if len(cfg.objects_per_image) != 2 or not 0 <= cfg.objects_per_image[0] <= cfg.objects_per_image[1]:
         raise SegdilError(f"data.synth.objects_per_image: expected [min, max] with 0 <= min <= max, got {cfg.objects_per_image}")
-    if cfg.n_train < 0 or cfg.n_val < 0:
-        raise SegdilError(f"data.synth.n_train/n_val: counts cannot be negative, got {cfg.n_train}, {cfg.n_val}")
 
 
 def _rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -232,8 +247,12 @@ def generate_sample(cfg: SynthConfig, split: str, index: int) -> tuple[np.ndarra
     """One image (uint8 HxWx3), its mask (uint8 HxW) and its objects; a pure function of (seed, split, index).
 
     Each object is ``{"class", "class_id", "bbox": [x, y, w, h], "area"}`` measured on the mask
-    (visible pixels after occlusion); fully occluded objects are left out.
+    (visible pixels after occlusion); fully occluded objects are left out. The street scene is
+    ``segdil.data.synth_street.generate_street``'s (2 x size wide, Cityscapes train IDs).
     """
+    if cfg.scene == "street":
+        scene = street.generate_street(cfg, split, index)
+        return scene.image, scene.mask, scene.objects
     rng = _rng(cfg.seed, split, index)
     size = cfg.size
     shape = (size, size)
@@ -312,6 +331,8 @@ class SyntheticSegmentation(Dataset):
     Items are ``(image FloatTensor[3,H,W] normalised, mask LongTensor[H,W], 255 = ignore)``.
     ``seed`` (augmentation) defaults to ``cfg.seed``. Generated samples are kept in memory (per
     process, so per loader worker) when the whole split takes at most ``cache_mb`` megabytes.
+    Street scenes have instance maps (``instances`` is not None): ``load_instances(i)`` is what the
+    Cityscapes reader gives for the scene written by ``segdil data synth --scene street``.
     """
 
     def __init__(
@@ -334,22 +355,37 @@ class SyntheticSegmentation(Dataset):
         self.mean, self.std = tuple(mean), tuple(std)
         self.seed = cfg.seed if seed is None else seed
         self.class_names = synth_class_names(cfg)
-        self.class_colors = [list(SYNTH_COLORS[SYNTH_CLASSES.index(n)]) for n in self.class_names]
+        self.class_colors = synth_class_colors(cfg)
         self.length = cfg.n_train if split == "train" else cfg.n_val
-        self.cache: Optional[dict[int, tuple[np.ndarray, np.ndarray]]] = {} if self.length * cfg.size**2 * 4 <= cache_mb * 2**20 else None
+        self.street = cfg.scene == "street"
+        self.instances: Optional[list[int]] = list(range(self.length)) if self.street else None  # generated with each scene
+        sample_bytes = cfg.size**2 * (12 if self.street else 4)  # street: 2:1 images, 16-bit instance ids
+        self.cache: Optional[dict[int, tuple]] = {} if self.length * sample_bytes <= cache_mb * 2**20 else None
 
     def __len__(self) -> int:
         return self.length
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Sample ``index`` before augmentation: (uint8 HxWx3, uint8 HxW)."""
+        return self._sample(index)[:2]
+
+    def load_instances(self, index: int, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """int64 HxW instance ids of sample ``index`` (street scenes; None for the other scenes)."""
+        ids = self._sample(index)[2]
+        return None if ids is None else ids.astype(np.int64)
+
+    def _sample(self, index: int) -> tuple:
         if self.cache is not None and index in self.cache:
             return self.cache[index]
-        image, mask, _ = generate_sample(self.cfg, self.split, index)
+        if self.street:
+            image, mask, ids = street.street_sample(self.cfg, self.split, index)
+            ids.flags.writeable = False
+        else:
+            (image, mask, _), ids = generate_sample(self.cfg, self.split, index), None
         image.flags.writeable = mask.flags.writeable = False  # shared by every later read
         if self.cache is not None:
-            self.cache[index] = (image, mask)
-        return image, mask
+            self.cache[index] = (image, mask, ids)
+        return image, mask, ids
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
         from segdil.data.transforms import apply_transform, mask_to_tensor, to_tensor
