@@ -196,6 +196,11 @@ def data_words(settings: dict[str, Any]) -> str:
     data = settings["data"]
     if data.get("root") is None:
         s = data["synth"]
+        if s.get("scene") == "street":
+            return (
+                f"the built-in street benchmark ({s['n_train']} training and {s['n_val']} validation scenes of {2 * s['size']}×{s['size']} px, "
+                f"synth seed {s['seed']}), {_crop_words(data)}"
+            )
         return (
             f"the built-in synthetic benchmark ({s['n_train']} training and {s['n_val']} validation images of {s['size']}×{s['size']} px, "
             f"objects {s['min_object']:g}–{s['max_object']:g} px, synth seed {s['seed']}), {_crop_words(data)}"
@@ -209,7 +214,6 @@ def schedule_words(settings: dict[str, Any]) -> str:
         limit = f", at most {steps} steps" if steps < 10**9 else " (the learning-rate schedule is computed for 10^9 steps, so it barely decays)"
         return f"the same wall-clock budget of {settings['budget_s']:g} s of training each{limit}"
     return f"{settings['max_steps']} steps each"
-
 
 
 def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
