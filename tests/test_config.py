@@ -171,6 +171,8 @@ FLAGSHIP_MODEL = {
     "identity_init": True,
     "zero_init_context": True,
     "memory_saver": "none",
+    "context_encoder": None,
+    "encoder_weights": None,
 }
 HARD_FLAGSHIP = Path("configs/hard/hdc-context_synth.yaml")
 ABLATIONS = sorted(Path("configs/ablation").glob("*.yaml"))

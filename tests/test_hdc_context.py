@@ -66,11 +66,13 @@ def test_bilinear_window_projects_only_the_pixels_it_reads():
 
 
 def test_receptive_field_radius_is_the_full_resolution_streams():
-    """The context reaches the whole image through image_context; the radius is the HDC stack's."""
+    """The context reaches the whole image through image_context; the radius is the HDC stack's,
+    whatever the context path (a stream at stride 4 to 32 with image pooling, or an smp encoder)."""
     for overrides in ({}, {"stem_width": 4}, {"blocks": 2, "rates": [1, 2, 3]}):
         plain = create_model("hdc", num_classes=3, **{"widths": [8], "blocks": 1, **overrides})
         assert _tiny(**overrides).receptive_field_radius == plain.receptive_field_radius
     assert _tiny().receptive_field_radius == 8 and _tiny(stem_width=4).receptive_field_radius == 9
+    assert _tiny(context_stages=5).receptive_field_radius == 8 and _tiny(context_encoder="resnet18").receptive_field_radius == 8
 
 
 def test_switches_build_what_they_say():
@@ -144,6 +146,12 @@ def test_bad_arguments_name_the_argument():
         create_model("hdc_context", fuse_skip=True, fuse_width=0)
     with pytest.raises(ValueError, match="widths has 2 values"):
         create_model("hdc_context", widths=[8, 8], blocks=3)
+    with pytest.raises(ValueError, match="encoder_weights='imagenet' needs a context_encoder"):
+        create_model("hdc_context", encoder_weights="imagenet")
+    with pytest.raises(ValueError, match="context_encoder='resnet18' needs context_width > 0"):
+        create_model("hdc_context", context_encoder="resnet18", context_width=0)
+    with pytest.raises(ValueError, match="context_encoder='resnet0': not an smp encoder"):
+        create_model("hdc_context", context_encoder="resnet0")
 
 
 def test_hard_preset_and_ablation_configs_load_and_build():
@@ -164,7 +172,7 @@ def test_hard_preset_and_ablation_configs_load_and_build():
     assert "hdc-context_synth" in [p.stem for p in preset_configs("small-objects")]
 
 
-@pytest.mark.parametrize("stages", [2, 3])
+@pytest.mark.parametrize("stages", [2, 3, 4, 5])
 @pytest.mark.parametrize("height", [37, 64, 203])
 def test_context_in_strips_equals_the_whole_image(stages, height):
     """image_context runs the pooling stages on strips; every strip height gives the whole-image values."""
@@ -217,3 +225,112 @@ def test_folding_the_fusion_norm_keeps_the_function(overrides):
     x = torch.randn(1, 3, 21, 30)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+# -- the context at street scale: stride 16-32 with image pooling, or an smp encoder ------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (33, 31), (97, 203)])
+@pytest.mark.parametrize("stages", [4, 5])
+def test_stride_16_and_32_contexts_with_image_pooling_keep_the_input_size(size, stages):
+    model = _tiny(context_stages=stages, image_pool=True, blocks=2, fusion="every")
+    assert model.context.stride == 2**stages and model.context.image_pool is not None
+    assert tuple(model(torch.randn(1, 3, *size)).shape) == (1, 3, *size)
+
+
+def _encoder(**overrides):
+    return _tiny(context_encoder="resnet18", **overrides)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 53), (64, 64)])
+def test_encoder_context_runs_at_any_size_on_the_encoders_padded_input(size):
+    """The full-resolution path sees the input as it is; only the encoder's input is padded to 32."""
+    model = _encoder(image_pool=True)
+    assert model.input_multiple == 1 and model.context.span(size) == tuple(-(-s // 32) * 32 for s in size)
+    seen = []
+    model.context.encoder.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    with torch.no_grad():
+        assert tuple(model(torch.randn(1, 3, *size)).shape) == (1, 3, *size)
+    assert seen == [model.context.span(size)]
+
+
+def test_gradients_reach_every_encoder_parameter():
+    model = _encoder(image_pool=True, fusion="every", blocks=2).train()
+    model(torch.randn(2, 3, 37, 45)).square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert all(p.grad.abs().sum() > 0 for p in model.context.encoder.parameters())
+
+
+@pytest.mark.parametrize("overrides", [{}, {"fuse_skip": True}, {"fusion": "every", "blocks": 2}])
+def test_zero_init_encoder_context_starts_as_the_model_without_its_context(overrides):
+    """At initialisation the output does not depend on the encoder's context at all."""
+    x = torch.randn(1, 3, 37, 45)
+    for zero_init in (True, False):
+        model = _encoder(zero_init_context=zero_init, image_pool=True, **overrides)
+        with torch.no_grad():
+            with_context = model(x)
+            model.context.forward = lambda images, strip_rows=0, run=model.context.forward: torch.randn_like(run(images))
+            other_context = model(x)
+        assert torch.allclose(with_context, other_context, atol=1e-6) == zero_init, (zero_init, overrides)
+
+
+def test_encoder_weights_from_a_local_file(tmp_path):
+    source = _encoder()
+    path = tmp_path / "encoder.pth"
+    torch.save(source.context.encoder.state_dict(), path)
+    torch.manual_seed(1)
+    model = create_model("hdc_context", num_classes=3, context_encoder="resnet18", encoder_weights=str(path))
+    for a, b in zip(source.context.encoder.parameters(), model.context.encoder.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_imagenet_encoder_offline_fails_at_once_with_one_line(monkeypatch, tmp_path):
+    import socket
+
+    from segdil.errors import SegdilError
+    from segdil.models.smp import weights
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(weights, "online", lambda *a, **k: False)
+    attempts = []  # "at once": no lookup or connection is tried
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network use in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    with pytest.raises(SegdilError) as info:
+        create_model("hdc_context", context_encoder="resnet18", encoder_weights="imagenet")
+    message = info.value.message
+    assert attempts == [] and "\n" not in message and "offline" in message
+    assert "https://huggingface.co/smp-hub/resnet18.imagenet/" in message and "encoder_weights: /path/to/model.safetensors" in message
+
+
+@pytest.mark.parametrize("overrides", [dict(context_encoder="resnet18", image_pool=True), dict(context_encoder="resnet18", fusion="every", blocks=2), dict(context_stages=5, image_pool=True)])
+def test_street_context_tiles_equal_the_whole_image(overrides):
+    """Through the Predictor: the context (an smp encoder on the padded image, or the stride-32
+    stream) runs once on the whole image, each tile samples it at its own pixels, and tiles with
+    the full-resolution stream's radius of context give the whole-image logits."""
+    from segdil.inference.engine import InferenceOptions, Predictor
+
+    model = _tiny(**overrides)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+    image = torch.randn(1, 3, 203, 301)  # not multiples of 32
+    with torch.no_grad():
+        whole = model(image)
+    predictor = Predictor(model, "cpu", InferenceOptions(precision="fp32", tile=64))
+    assert predictor.has_context and predictor.radius == model.receptive_field_radius == 8 * len(model.blocks)
+    tiles = []
+    real_run = predictor._run
+    predictor._run = lambda batch, *context, **kw: tiles.extend([tuple(batch.shape[-2:])] * len(batch)) or real_run(batch, *context, **kw)
+    tiled = predictor.logits(image)
+    assert len(tiles) > 20 and set(tiles) == {(64, 64)}
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        own_context = model(image[..., :64, :64])
+    assert not torch.allclose(own_context[..., :32, :32], whole[..., :32, :32], atol=1e-3)  # a tile's own context differs

@@ -1,21 +1,23 @@
 """The flagship: the full-resolution HDC stream plus a low-resolution context stream.
 
 A full-resolution stack sees only its receptive field (33-65 px), so it cannot tell a small object
-from a look-alike patch of background when only the surroundings decide. The context stream
-pools to stride 2^``context_stages``, runs wide-rate HDC blocks there and optionally an image-level
-pooling branch (off by default), and is upsampled and fused with the full-resolution features before the pixel-wise head.
+from a look-alike patch of background when only the surroundings decide. The context path
+(``context.py``) is either a stream that pools to stride 2^``context_stages`` (4 to 32), runs
+wide-rate HDC blocks there and optionally an image-level pooling branch (off by default), or,
+with ``context_encoder``, any smp encoder's stride-32 features (BiSeNet's context path); it is
+upsampled and fused with the full-resolution features before the pixel-wise head.
 The full-resolution path (``stem``, ``blocks``, ``fuse``, ``head``) never pools, strides or
 resamples: a 2-pixel object is still 2 pixels wide where the head classifies it.
 
-Tiled inference is exact: ``image_context`` runs the context stream once on the whole image, and
-``forward_with_context`` runs the full-resolution path on a tile, sampling that low-resolution map
-at the tile's own pixels of the whole-image upsampling (``bilinear_window``); the tile context it
-needs is the full-resolution stream's ``receptive_field_radius``.
+Tiled inference is exact for every context path: ``image_context`` runs it once on the whole
+image, and ``forward_with_context`` runs the full-resolution path on a tile, sampling that
+low-resolution map at the tile's own pixels of the whole-image upsampling (``bilinear_window``);
+the tile context it needs is the full-resolution stream's ``receptive_field_radius``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,63 +27,12 @@ from torch.utils.checkpoint import checkpoint
 from segdil.models.base import SegModel
 from segdil.models.common import ConvNormAct, expand_widths, make_norm
 from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding, stack_radius
+from segdil.models.hdc_context.context import ContextStream, EncoderContext, bilinear_window
+
+__all__ = ["HDCContextNet", "bilinear_window"]
 
 Upsample = Callable[[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor]
 CONTEXT_STRIP_ROWS = 256  # rows per strip of the context stream's pooling stages in ``image_context``
-
-
-class ContextStream(nn.Module):
-    """``stages`` × (3×3 conv, 2×2 max-pool), HDC blocks at that stride, optional image pooling.
-
-    Stage widths double up to ``width`` (e.g. 16, 32, 64). Pooling uses ``ceil_mode`` so any H×W
-    works without padding; the caller resamples the result to the exact input size.
-    """
-
-    def __init__(self, in_channels: int, width: int, stages: int, rates: Sequence[int], blocks: int, image_pool: bool, identity_init: bool, norm: str):
-        super().__init__()
-        widths = [max(8, width >> (stages - 1 - i)) for i in range(stages)]
-        down: list[nn.Module] = []
-        channels = in_channels
-        for w in widths:
-            down += [ConvNormAct(channels, w, norm=norm), nn.MaxPool2d(2, ceil_mode=True)]
-            channels = w
-        self.down = nn.Sequential(*down)
-        self.stride = 2**stages
-        self.blocks = nn.Sequential(*[HDCBlock(channels, [channels] * len(rates), rates, norm, residual=True) for _ in range(blocks)])
-        if identity_init:
-            # Yu & Koltun's context module: every dilated layer starts as the identity, so the
-            # stream first passes the pooled features through and learns context on top of them.
-            for module in self.blocks.modules():
-                if isinstance(module, nn.Conv2d) and module.in_channels == module.out_channels and module.kernel_size == (3, 3):
-                    nn.init.dirac_(module.weight)
-        # image-level pooling (ASPP): a global summary added to every low-resolution position;
-        # no normalisation, a 1×1 map has no spatial statistics for BatchNorm in a batch of one
-        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1), nn.ReLU(inplace=True)) if image_pool else None
-        self.out_channels = channels
-
-    def forward(self, x: torch.Tensor, strip_rows: int = 0) -> torch.Tensor:
-        """The context features of ``x``; ``strip_rows > 0`` runs the pooling stages on strips of
-        about that many rows (the same values: each strip carries the stages' reach of real rows),
-        so the full-resolution stage's output never exists for the whole of a large image."""
-        y = self._down_in_strips(x, strip_rows) if strip_rows > 0 else self.down(x)
-        y = self.blocks(y)
-        if self.image_pool is not None:
-            y = y + self.image_pool(y)
-        return y
-
-    def _down_in_strips(self, x: torch.Tensor, strip_rows: int) -> torch.Tensor:
-        # the 3×3 convs before the pools reach 1 + 2 + … + 2^(stages-1) < stride rows, so a halo
-        # of one stride on each side, with strips aligned to the stride, makes every kept row exact
-        stride, height = self.stride, x.shape[-2]
-        rows = max(stride, strip_rows // stride * stride)
-        out = []
-        for top in range(0, height, rows):
-            bottom = min(top + rows, height)
-            low, high = max(top - stride, 0), min(bottom + stride, height)
-            y = self.down(x[..., low:high, :])
-            first = (top - low) // stride
-            out.append(y[..., first : first + -(-(bottom - top) // stride), :])
-        return torch.cat(out, dim=-2)
 
 
 class HDCContextNet(SegModel):
@@ -89,7 +40,9 @@ class HDCContextNet(SegModel):
 
     The defaults are the shipped flagship (``configs/hdc-context_synth.yaml`` is ``model: {name:
     hdc_context}``): 3 blocks of 32 channels, the context at stride 4 and 32 wide without image
-    pooling, a 16-wide fusion layer with ``fuse_skip``, identity and zero initialisation.
+    pooling, a 16-wide fusion layer with ``fuse_skip``, identity and zero initialisation. The
+    street flagship (``configs/street/hdc-context.yaml``) moves the context to stride 16 with
+    image pooling; ``configs/street/hdc-context-r18.yaml`` uses a ResNet-18 context path.
 
     Args:
         in_channels: input image channels.
@@ -99,12 +52,15 @@ class HDCContextNet(SegModel):
         blocks: full-resolution HDC blocks (residual).
         norm: ``batch``, ``group`` or ``none``.
         stem_width: channels of an undilated 3×3 stem at full resolution (0: none).
-        context_width: channels of the context stream at its lowest resolution (0: no context
-            stream at all; the model is then the plain full-resolution HDC net).
-        context_stages: conv+pool stages of the context stream (its stride is 2**stages).
+        context_width: channels of the context path at its lowest resolution (0: no context
+            path at all; the model is then the plain full-resolution HDC net).
+        context_stages: conv+pool stages of the context stream: its stride is 2**stages, 2 (4,
+            the synthetic flagship's) to 5 (32, the whole of a street scene with
+            ``image_pool``). Ignored with ``context_encoder``.
         context_rates: dilation rates of the context HDC groups (wider than the full-resolution
-            ones: at stride 8, rates 1, 2, 5, 9 span about 300 input pixels per block).
-        context_blocks: HDC blocks in the context stream.
+            ones: at stride 8, rates 1, 2, 5, 9 span about 300 input pixels per block; at
+            stride 16, about 560). Ignored with ``context_encoder``.
+        context_blocks: HDC blocks in the context stream. Ignored with ``context_encoder``.
         image_pool: add an image-level average (ASPP's image pooling) to the context features.
         fusion: ``end`` concatenates the upsampled context with the full-resolution features once,
             before the head; ``every`` also adds a 1×1 projection of it to the input of every
@@ -114,13 +70,21 @@ class HDCContextNet(SegModel):
         fuse_skip: the head also reads the concatenation itself beside the fusion layer's output:
             a linear path to every class that dead ReLUs of the fusion layer cannot cut (without
             it a thin class's signal can die there in training). Needs ``fuse_width > 0``.
-        identity_init: initialise the context stream's dilated 3×3 layers as identities.
+        identity_init: initialise the context stream's dilated 3×3 layers as identities
+            (no effect with ``context_encoder``).
         zero_init_context: initialise at zero every weight that carries the context into the
             full-resolution path (the fusion layer's and the head's on the context channels, the
             ``every`` projections), so the model starts as the full-resolution net alone and
             learns from the first step how much context to add, as zero-initialised residual
             branches do (the context stream gets gradients once those weights move off zero).
         memory_saver: ``checkpoint`` recomputes each full-resolution block in backward.
+        context_encoder: None (the conv+pool context stream), or the name of an smp encoder
+            (e.g. ``resnet18``) whose deepest, stride-32 features, 1×1-projected to
+            ``context_width``, are the context path (BiSeNet's context path beside a true
+            full-resolution spatial path); only the encoder's input is padded to a multiple of 32.
+        encoder_weights: weights of ``context_encoder``, as smp takes them: None (random
+            initialisation), a name smp knows (``imagenet``; fetched when online, one clear error
+            offline) or the path of a local encoder state_dict file (.pth, .safetensors).
     """
 
     supports_memory_saver = True
@@ -156,20 +120,13 @@ class HDCContextNet(SegModel):
         fuse_skip: bool = True,
         zero_init_context: bool = True,
         memory_saver: Literal["none", "checkpoint"] = "none",
+        context_encoder: Optional[str] = None,
+        encoder_weights: Optional[str] = None,
     ):
         super().__init__()
         per_block = len(rates)
         widths = expand_widths(widths, blocks, per_block)
-        if blocks < 1 or not rates or any(r < 1 for r in rates) or not context_rates or any(r < 1 for r in context_rates):
-            raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}, context_rates={tuple(context_rates)}")
-        if context_width < 0 or (context_width and context_stages < 1) or context_blocks < 0:
-            raise ValueError(f"context_width={context_width}, context_stages={context_stages}, context_blocks={context_blocks}: need context_width >= 0 (0: no context), context_stages >= 1 and context_blocks >= 0")
-        if fusion not in ("end", "every"):
-            raise ValueError(f"fusion={fusion!r}: valid values are end, every")
-        if fuse_skip and not fuse_width:
-            raise ValueError("fuse_skip=True needs a fusion layer to skip: set fuse_width > 0 or fuse_skip: false")
-        if memory_saver not in ("none", "checkpoint"):
-            raise ValueError(f"memory_saver={memory_saver!r}: valid values are none, checkpoint")
+        _check_arguments(blocks, rates, context_width, context_stages, context_rates, context_blocks, fusion, fuse_width, fuse_skip, memory_saver, context_encoder, encoder_weights)
         make_norm(norm, 1)  # a one-line error for an unknown norm before anything is built
         self.rates = tuple(int(r) for r in rates)
         self.fusion = fusion
@@ -186,7 +143,11 @@ class HDCContextNet(SegModel):
             channels = layer_widths[-1]
         self.blocks = nn.ModuleList(body)
 
-        self.context = ContextStream(in_channels, context_width, context_stages, context_rates, context_blocks, image_pool, identity_init, norm) if context_width else None
+        self.context: ContextStream | EncoderContext | None = None
+        if context_encoder is not None:
+            self.context = EncoderContext(in_channels, context_encoder, encoder_weights, context_width, image_pool, norm)
+        elif context_width:
+            self.context = ContextStream(in_channels, context_width, context_stages, context_rates, context_blocks, image_pool, identity_init, norm)
         ctx_channels = self.context.out_channels if self.context is not None else 0
         # 1×1 projections commute with bilinear resampling, so they run at low resolution
         self.inject = nn.ModuleList([nn.Conv2d(ctx_channels, c, 1) for c in block_inputs[1:]]) if self.context is not None and fusion == "every" else None
@@ -216,26 +177,33 @@ class HDCContextNet(SegModel):
     @property
     def receptive_field_radius(self) -> int:
         """The full-resolution stream's radius (stem and HDC blocks; the 1×1 fusion and head do not
-        widen it). The context stream's reach is unbounded (image pooling), so under tiling it
-        comes from ``image_context`` of the whole image instead."""
+        widen it), which is what the contract asks for: the reach *not counting* ``image_context``.
+        The context path's reach is unbounded (image pooling) or unknown (an smp encoder), and
+        every tile gets it from ``image_context`` of the whole image instead, so tiles with this
+        radius of context are exact for every context path (a None here would make the tiler
+        blend overlapping tiles, each with a context of its own, instead)."""
         return stack_radius(self.rates, len(self.blocks), stem=not isinstance(self.stem, nn.Identity))
 
     def image_context(self, images: torch.Tensor) -> torch.Tensor | None:
-        """The context stream's low-resolution output for the whole image (None: no context stream),
-        its pooling stages run on strips of ``CONTEXT_STRIP_ROWS`` rows (on 8000×6000 the whole
-        full-resolution stage alone would hold 3 GB)."""
+        """The context path's low-resolution output for the whole image (None: no context path).
+        The conv+pool stream runs its pooling stages on strips of ``CONTEXT_STRIP_ROWS`` rows (on
+        8000×6000 the whole full-resolution stage alone would hold 3 GB); an smp encoder runs on
+        the whole image at once (its reach is not known, so strips could not be exact)."""
         return self.context(images, strip_rows=CONTEXT_STRIP_ROWS) if self.context is not None else None
 
     def forward_with_context(self, x: torch.Tensor, context: torch.Tensor | None, offset: tuple[int, int], image_size: tuple[int, int]) -> torch.Tensor:
         """Logits of the tile ``x`` at ``offset`` in an image of ``image_size`` whose context is
         ``context``: the context is resampled at the tile's own pixels of the whole-image upsampling."""
         window = (x.shape[-2], x.shape[-1])
-        return self._full_resolution(x, context, lambda c, project: bilinear_window(c, image_size, offset, window, project))
+        span = self.context.span(image_size) if self.context is not None else image_size
+        return self._full_resolution(x, context, lambda c, project: bilinear_window(c, span, offset, window, project))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        context = self.context
+        if context is None:
+            return self._full_resolution(x, None, _no_upsample)
         size = x.shape[-2:]
-        ctx = self.context(x) if self.context is not None else None
-        return self._full_resolution(x, ctx, lambda c, project: F.interpolate(project(c), size=size, mode="bilinear", align_corners=False))
+        return self._full_resolution(x, context(x), lambda c, project: context.upsample(project(c), size))
 
     def _full_resolution(self, x: torch.Tensor, ctx: torch.Tensor | None, upsample: Upsample) -> torch.Tensor:
         """The full-resolution stream and head on ``x``, fused with the low-resolution ``ctx``;
@@ -279,37 +247,26 @@ class HDCContextNet(SegModel):
         return F.conv2d(y, head.weight[:, :n]) + F.conv2d(fused, head.weight[:, n + k :]) + parts[1]
 
 
-def bilinear_window(
-    x: torch.Tensor, size: tuple[int, int], offset: tuple[int, int], window: tuple[int, int], project: Callable[[torch.Tensor], torch.Tensor] | None = None
-) -> torch.Tensor:
-    """The ``window`` (h, w) at ``offset`` (top, left) of ``F.interpolate(project(x), size,
-    mode="bilinear", align_corners=False)``, without computing the rest; within 1e-6 of it (1-2
-    float32 ulps). ``project``, a per-pixel map such as a 1×1 conv, runs only on the low-resolution
-    pixels the window reads.
+def _no_upsample(ctx: torch.Tensor, project: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    raise AssertionError("no context path: nothing to upsample")
 
-    PyTorch's arithmetic, separable, columns first and then rows: output pixel ``i`` reads source
-    ``s = max((i + 0.5) * scale - 0.5, 0)`` (``scale = in / out`` in float32, ``s`` rounded once
-    to float32) from ``floor(s)`` and the next pixel (clamped to the last) with weights
-    ``1 - (s - floor(s))`` and ``s - floor(s)``."""
-    taps = {}
-    for dim, out_len, start, length in ((3, size[1], offset[1], window[1]), (2, size[0], offset[0], window[0])):
-        in_len = x.shape[dim]
-        scale = (torch.tensor(in_len, dtype=torch.float32, device=x.device) / out_len).double()
-        pixels = torch.arange(start, start + length, dtype=torch.float64, device=x.device)
-        source = (scale * (pixels + 0.5) - 0.5).float().clamp_min(0)  # rounded once, as PyTorch's fused multiply-add
-        low = source.floor().long().clamp_max(in_len - 1)
-        weight = (source - low).clamp(0, 1).view(-1, *[1] * (3 - dim))
-        high = (low + 1).clamp_max(in_len - 1)
-        first = int(low.min())
-        taps[dim] = (first, int(high.max()) + 1, low - first, high - first, weight)
-    (top, bottom, *_), (left, right, *_) = taps[2], taps[3]
-    out = x[..., top:bottom, left:right]
-    if project is not None:
-        out = project(out)
-    dtype = out.dtype
-    for dim in (3, 2):
-        _, _, low, high, weight = taps[dim]
-        # in place, so a window holds two copies at a time instead of four (tiles are sized from that)
-        low_part = out.index_select(dim, low).to(weight.dtype).mul_(1 - weight)
-        out = low_part.add_(out.index_select(dim, high).to(weight.dtype).mul_(weight))
-    return out.to(dtype)
+
+def _check_arguments(
+    blocks: int, rates: Sequence[int], context_width: int, context_stages: int, context_rates: Sequence[int], context_blocks: int,
+    fusion: str, fuse_width: int, fuse_skip: bool, memory_saver: str, context_encoder: Optional[str], encoder_weights: Optional[str],
+) -> None:
+    """One-line ValueErrors naming the argument, before anything is built."""
+    if blocks < 1 or not rates or any(r < 1 for r in rates) or not context_rates or any(r < 1 for r in context_rates):
+        raise ValueError(f"need blocks >= 1 and rates >= 1, got blocks={blocks}, rates={tuple(rates)}, context_rates={tuple(context_rates)}")
+    if context_width < 0 or (context_width and context_stages < 1) or context_blocks < 0:
+        raise ValueError(f"context_width={context_width}, context_stages={context_stages}, context_blocks={context_blocks}: need context_width >= 0 (0: no context), context_stages >= 1 and context_blocks >= 0")
+    if context_encoder is not None and not context_width:
+        raise ValueError(f"context_encoder={context_encoder!r} needs context_width > 0 (the channels its features are projected to)")
+    if encoder_weights is not None and context_encoder is None:
+        raise ValueError(f"encoder_weights={encoder_weights!r} needs a context_encoder (e.g. context_encoder: resnet18)")
+    if fusion not in ("end", "every"):
+        raise ValueError(f"fusion={fusion!r}: valid values are end, every")
+    if fuse_skip and not fuse_width:
+        raise ValueError("fuse_skip=True needs a fusion layer to skip: set fuse_width > 0 or fuse_skip: false")
+    if memory_saver not in ("none", "checkpoint"):
+        raise ValueError(f"memory_saver={memory_saver!r}: valid values are none, checkpoint")
