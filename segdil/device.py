@@ -37,13 +37,29 @@ def resolve_device(name: str | torch.device) -> torch.device:
     raise SegdilError(f"device {name[:40]!r}: unknown device; valid values are auto, cpu, cuda")
 
 
+BF16_ONEDNN_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL")
+
+
+def cpu_isa_allows_bf16() -> bool:
+    """Whether torch and oneDNN may use the CPU's bf16 instructions: not when ``ATEN_CPU_CAPABILITY``
+    holds torch's kernels below AVX-512 or ``ONEDNN_MAX_CPU_ISA`` (``DNNL_MAX_CPU_ISA``) caps oneDNN
+    below AVX512_CORE_BF16 (e.g. an AVX2-only CPU emulated on a newer one)."""
+    import os
+
+    if not torch.backends.cpu.get_cpu_capability().upper().startswith(("AVX512", "AMX")):
+        return False
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").strip().upper()
+    return cap.startswith(BF16_ONEDNN_ISAS)
+
+
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 natively: CUDA with bf16, CPUs with AVX512-BF16 or AMX."""
+    """Whether ``device`` computes bf16 natively: CUDA with bf16, CPUs with AVX512-BF16 or AMX
+    (and torch's and oneDNN's instruction sets not capped below them, :func:`cpu_isa_allows_bf16`)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        return any(check() for check in checks if check is not None)
+        return any(check() for check in checks if check is not None) and cpu_isa_allows_bf16()
     return False
 
 

@@ -168,7 +168,7 @@ def test_train_speed_tool_times_each_config_against_the_first():
 
     root = Path(__file__).resolve().parent.parent
     configs = [str(root / "configs" / "hdc_synth.yaml"), str(root / "configs" / "hdc-context_synth.yaml")]
-    out = subprocess.run([sys.executable, str(root / "tools" / "train_speed.py"), *configs, "--crop", "32", "--batch", "2", "--rounds", "1", "--threads", "1"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, str(root / "lab" / "train_speed.py"), *configs, "--crop", "32", "--batch", "2", "--rounds", "1", "--threads", "1"], capture_output=True, text=True, check=True).stdout
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert set(rows) == {"hdc_synth", "hdc-context_synth"}
     assert rows["hdc_synth"][-1] == "1.00" and float(rows["hdc-context_synth"][-1]) > 0
@@ -176,3 +176,92 @@ def test_train_speed_tool_times_each_config_against_the_first():
 
     model = create_model(**dict(load_config(configs[0]).model, num_classes=5))
     assert float(rows["hdc_synth"][2]) == pytest.approx(count_flops(model, 256, 256) / 65536 / 1e3, abs=0.06)
+
+
+PRECISION_FLAGS = {"auto": [], "bf16": ["--amp"], "fp32": ["--no-amp"]}
+CEILING_ARGS = ["bench", "--conv-ceiling", "--size", "8", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("channels", [None, 1, 32])
+@pytest.mark.parametrize("precision", sorted(PRECISION_FLAGS))
+def test_cli_conv_ceiling_every_precision_and_width_to_json(tmp_path, precision, channels):
+    """No --model (the crash of issue 28: ``Path(None)`` before the ceiling ran), every precision, any width."""
+    from segdil.device import native_bf16
+
+    out = tmp_path / "ceiling.json"
+    width = [] if channels is None else ["--conv-channels", str(channels)]
+    result = CliRunner().invoke(cli, [*CEILING_ARGS, *PRECISION_FLAGS[precision], *width, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    bf16 = precision == "bf16" or (precision == "auto" and native_bf16(torch.device("cpu")))
+    c = 64 if channels is None else channels
+    assert data["dtype"] == ("bfloat16" if bf16 else "float32") and data["channels"] == c and data["size"] == 8
+    assert [(r["dilation"], r["pass"]) for r in data["rows"]] == [(d, p) for d in (1, 2, 5) for p in ("forward", "forward+backward")]
+    assert [r["flops"] for r in data["rows"]] == [2 * 9 * c * c * 64, 3 * 2 * 9 * c * c * 64] * 3
+    assert f"3x3 conv {c}->{c} 8x8 batch 1 {data['dtype']}" in result.output and f"wrote {out}" in result.output
+
+
+def test_cli_conv_ceiling_json_is_refused_when_it_exists_unless_overwrite(tmp_path):
+    out = tmp_path / "ceiling.json"
+    out.write_text("keep\n")
+    refused = CliRunner().invoke(cli, [*CEILING_ARGS, "--no-amp", "--conv-channels", "2", "--json", str(out)])
+    assert refused.exit_code == 2 and "already exists" in refused.output and out.read_text() == "keep\n"
+    replaced = CliRunner().invoke(cli, [*CEILING_ARGS, "--no-amp", "--conv-channels", "2", "--json", str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(out.read_text())["channels"] == 2
+    assert not list(tmp_path.glob(".*.tmp"))  # written through segdil.atomic: no temporary left
+
+
+def test_cli_conv_ceiling_non_square(tmp_path):
+    out = tmp_path / "ceiling.json"
+    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--size", "12x8", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-amp", "--conv-channels", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["size"] == [8, 12] and data["rows"][0]["flops"] == 2 * 9 * 2 * 2 * 96
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--conv-channels", "0"], "--conv-channels 0: use at least 1"),
+        (["--steps", "0"], "--steps 0: use at least 1"),
+        (["--warmup", "-1"], "--warmup -1: use at least 0"),
+        (["--batch", "0"], "--batch 0: use at least 1"),
+        (["--size", "0"], "--size '0'"),
+    ],
+)
+def test_cli_conv_ceiling_bad_values_are_one_line_errors(args, message):
+    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--device", "cpu", "--no-amp", "--size", "8", "--batch", "1", "--steps", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_vs_ceiling_times_the_conv_in_the_same_rounds_and_gives_shares(tmp_path):
+    result = bench(TINY, variants=["channels_last"], ceiling_channels=8, **FAST)
+    ceiling = result["ceiling"]
+    assert ceiling["channels"] == 8 and ceiling["dilations"] == [1, 2, 5]
+    assert ceiling["fp32"]["flops"] == 3 * 3 * 2 * 9 * 8 * 8 * 32 * 32 * 2  # 3 dilations, forward+backward, batch 2 of 32x32
+    assert ceiling["fp32"]["tflops"] > 0 and ceiling["bf16"]["tflops"] > 0
+    (row,) = result["variants"]
+    assert row["ceiling_share"] == pytest.approx(row["tflops"] / ceiling["fp32"]["tflops"], rel=1e-2, abs=1e-3)
+    out = tmp_path / "vs.json"
+    cli_result = CliRunner().invoke(cli, ["bench", "--model", "hdc", *TINY_SET, "--size", "16", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-data", "--no-amp", "--vs-ceiling", "--json", str(out)])
+    assert cli_result.exit_code == 0, cli_result.output
+    assert json.loads(out.read_text())["ceiling"]["channels"] == 8  # the model's width
+    assert "ceiling: 3x3 conv 8->8" in cli_result.output
+
+
+def test_bf16_is_not_native_when_the_instruction_set_is_capped(monkeypatch):
+    """AVX2 emulated on an AVX512-BF16 CPU (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2): auto is fp32."""
+    from segdil.device import cpu_isa_allows_bf16, native_bf16
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert cpu_isa_allows_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_isa_allows_bf16() and not native_bf16(cpu)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not cpu_isa_allows_bf16() and not native_bf16(cpu)

@@ -27,6 +27,14 @@ from typing import Any, Optional, Sequence
 import torch
 
 from segdil.atomic import write_json
+from segdil.bench.ceiling import (
+    DILATIONS,
+    DTYPES,
+    ceiling_from_options,
+    ceiling_runner,
+    ceiling_shares,
+    format_conv_table,
+)
 from segdil.bench.memory import _memory_in_subprocess, current_rss_mb, peak_rss_mb
 from segdil.bench.steps import Measurement, build_runner, count_step_flops, timed_step, warm_up
 from segdil.bench.variants import Variant, check_variants, matrix_variants
@@ -69,17 +77,20 @@ def set_threads(threads: Optional[int]) -> None:
 def bench_loader(data_cfg: Any, size: int, batch: int, batches: int = 8, seed: int = 0) -> dict[str, Any]:
     """Images per second the training data pipeline delivers: synthetic images of ``size`` generated
     on the fly, augmented by the training transform with ``crop_size = size``, batched by the loader
-    with ``data_cfg.num_workers`` workers. The first batch (worker start-up) is not timed."""
+    with ``data_cfg.num_workers`` workers (``auto``: as training would choose them, torch's threads
+    left as they are). The first batch (worker start-up) is not timed."""
     from segdil.data.loader import build_loader
     from segdil.data.synth import SyntheticSegmentation
     from segdil.data.transforms import build_train_transform
+    from segdil.threads import plan_threads
 
     synth = data_cfg.synth
     largest = min(synth.max_object, 0.7 * size)
     synth = replace(synth, size=size, max_object=largest, min_object=min(synth.min_object, largest), n_train=max(synth.n_train, batch * (batches + 1)))
     cfg = replace(data_cfg, synth=synth, crop_size=size)
     dataset = SyntheticSegmentation("train", synth, build_train_transform(cfg), mean=cfg.mean, std=cfg.std)
-    loader = build_loader(dataset, batch, shuffle=True, num_workers=cfg.num_workers, drop_last=True, seed=seed)
+    workers = plan_threads(cfg.num_workers).workers
+    loader = build_loader(dataset, batch, shuffle=True, num_workers=workers, drop_last=True, seed=seed, announce=False)
     iterator = iter(loader)
     next(iterator)
     start = time.perf_counter()
@@ -87,7 +98,7 @@ def bench_loader(data_cfg: Any, size: int, batch: int, batches: int = 8, seed: i
         next(iterator)
     elapsed = time.perf_counter() - start
     del iterator
-    return {"img_per_s": round(batch * batches / elapsed, 2), "batches": batches, "num_workers": cfg.num_workers, "source": "synthetic"}
+    return {"img_per_s": round(batch * batches / elapsed, 2), "batches": batches, "num_workers": workers, "source": "synthetic"}
 
 
 def bench(
@@ -105,13 +116,16 @@ def bench(
     data_cfg: Any = None,
     data_batches: int = 8,
     threads: Optional[int] = None,
+    ceiling_channels: Optional[int] = None,
 ) -> dict[str, Any]:
     """Measure each of ``variants`` on ``model_args`` (``create_model`` kwargs, ``name`` included).
 
     With more than one variant the first is the baseline and every entry gets ``speedup`` =
     baseline median ms per step / its median (and ``speedup_best``, the same for the fastest steps). ``steps``/``warmup`` default to 20/5 on CUDA, 5/2 on
     CPU. ``isolate_memory`` measures CPU memory of each variant of a matrix in a fresh subprocess.
-    ``data_cfg`` (a ``DataConfig``) also measures the data loader. Returns a JSON-ready dict.
+    ``data_cfg`` (a ``DataConfig``) also measures the data loader. ``ceiling_channels`` also times
+    the 3x3 conv ceiling at that width (fp32 and bf16, in the same rounds) and gives every variant
+    its ``ceiling_share``. Returns a JSON-ready dict.
     """
     if isinstance(size, (tuple, list)) and size[0] == size[1]:
         size = int(size[0])
@@ -138,16 +152,37 @@ def bench(
 
     runners = [build_runner(model_args, v, mode, size, batch, dev, compile_backend) for v in chosen]
     measurements = [Measurement(v) for v in chosen]
+    ceilings = {p: ceiling_runner(ceiling_channels, size, batch, dev, p) for p in DTYPES} if ceiling_channels else {}
+    timed = [*zip(runners, measurements), *((runner, Measurement(runner.variant)) for runner, _ in ceilings.values())]
     start_rss = current_rss_mb() if dev.type == "cpu" else None
-    for runner, measurement in zip(runners, measurements):
+    for runner, measurement in timed:
         warm_up(runner, dev, warmup, measurement)
-    for _ in range(steps):  # rounds: one step of every variant each
-        for runner, measurement in zip(runners, measurements):
+    for _ in range(steps):  # rounds: one step of every variant (and of the ceiling) each
+        for runner, measurement in timed:
             timed_step(runner, dev, measurement)
+    measure_memory(result, model_args, measurements, mode, size, batch, dev, compile_backend, isolate_memory, start_rss)
 
+    rows = [m.summary(batch, flops) for m in measurements]
+    if len(rows) > 1:
+        base, base_best = rows[0]["ms_per_step"], rows[0]["ms_min"]
+        for row in rows:
+            row["speedup"] = round(base / row["ms_per_step"], 3)
+            row["speedup_best"] = round(base_best / row["ms_min"], 3)  # fastest steps: less exposed to other load
+    if ceilings:
+        result["ceiling"] = {"channels": ceiling_channels, "dilations": list(DILATIONS), "pass": "forward+backward"}
+        for (precision, (_, ceiling_flops)), (_, measurement) in zip(ceilings.items(), timed[len(runners):]):
+            summary = measurement.summary(batch, ceiling_flops)
+            result["ceiling"][precision] = {"ms": summary["ms_per_step"], "ms_min": summary["ms_min"], "tflops": summary["tflops"], "flops": ceiling_flops}
+        ceiling_shares(rows, result["ceiling"])
+    result["variants"] = rows
+    return result
+
+
+def measure_memory(result: dict[str, Any], model_args: dict[str, Any], measurements: list[Measurement], mode: str, size: int | tuple[int, int], batch: int, dev: torch.device, compile_backend: str, isolate_memory: bool, start_rss: Optional[float]) -> None:
+    """Each variant's memory (see the module docstring) and how it was measured, into ``result``."""
     if dev.type == "cuda":
         result["memory_method"] = "torch.cuda.max_memory_allocated during a step, less other variants' tensors, plus own weights, optimizer state and inputs"
-    elif len(chosen) == 1:
+    elif len(measurements) == 1:
         measurements[0].peak_memory_mb, measurements[0].rss_before_mb = peak_rss_mb(), start_rss
         result["memory_method"] = "peak resident set size of this process (VmHWM); step_memory_mb: above the resident set before the first step"
     elif isolate_memory:
@@ -160,15 +195,6 @@ def bench(
     if dev.type == "cpu":
         result["process_peak_rss_mb"] = round(peak_rss_mb(), 1)
 
-    rows = [m.summary(batch, flops) for m in measurements]
-    if len(rows) > 1:
-        base, base_best = rows[0]["ms_per_step"], rows[0]["ms_min"]
-        for row in rows:
-            row["speedup"] = round(base / row["ms_per_step"], 3)
-            row["speedup_best"] = round(base_best / row["ms_min"], 3)  # fastest steps: less exposed to other load
-    result["variants"] = rows
-    return result
-
 
 def format_table(result: dict[str, Any]) -> str:
     """The variants of a ``bench`` result as a fixed-width table, baseline ratios included."""
@@ -176,14 +202,19 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [head]
     if result.get("gflops_per_image"):
         lines.append(f"{result['gflops_per_image']:.2f} GFLOP per image per step")
-    lines.append(f"{'variant':<40} {'ms/step':>9} {'img/s':>9} {'TFLOP/s':>8} {'peak MB':>9} {'step MB':>8} {'speedup':>8} {'best':>6} {'warm-up s':>9}")
+    lines.append(f"{'variant':<40} {'ms/step':>9} {'img/s':>9} {'TFLOP/s':>8} {'peak MB':>9} {'step MB':>8} {'speedup':>8} {'best':>6} {'warm-up s':>9}" + (f" {'ceiling':>8}" if result.get("ceiling") else ""))
     for row in result["variants"]:
         tflops = f"{row['tflops']:.3f}" if row["tflops"] is not None else "-"
         memory = f"{row['peak_memory_mb']:.0f}" if row["peak_memory_mb"] is not None else "-"
         step_memory = f"{row['step_memory_mb']:.0f}" if row["step_memory_mb"] is not None else "-"
         speedup = f"{row['speedup']:.2f}x" if "speedup" in row else ""
         best = f"{row['speedup_best']:.2f}x" if "speedup_best" in row else ""
-        lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {step_memory:>8} {speedup:>8} {best:>6} {row['warmup_s']:>9.1f}")
+        share = (f" {row['ceiling_share']:>8.1%}" if row.get("ceiling_share") is not None else f" {'-':>8}") if result.get("ceiling") else ""
+        lines.append(f"{row['name']:<40} {row['ms_per_step']:>9.1f} {row['img_per_s']:>9.2f} {tflops:>8} {memory:>9} {step_memory:>8} {speedup:>8} {best:>6} {row['warmup_s']:>9.1f}{share}")
+    if result.get("ceiling"):
+        ceiling = result["ceiling"]
+        figures = ", ".join(f"{p} {ceiling[p]['tflops'] * 1e3:.1f} GFLOP/s" for p in DTYPES if ceiling.get(p))
+        lines.append(f"ceiling: 3x3 conv {ceiling['channels']}->{ceiling['channels']} forward+backward, dilations {', '.join(map(str, ceiling['dilations']))}, same rounds: {figures}")
     if result.get("predict"):
         from segdil.bench.predict import format_predict
 
@@ -194,12 +225,17 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_conv_table(result: dict[str, Any]) -> str:
-    lines = [f"3x3 conv {result['channels']}->{result['channels']} {result['size']}x{result['size']} batch {result['batch']} {result['dtype']}{' channels_last' if result['channels_last'] else ''} on {result['device_name']}"]
-    lines.append(f"{'dilation':>8} {'pass':<18} {'ms':>9} {'TFLOP/s':>9}")
-    for row in result["rows"]:
-        lines.append(f"{row['dilation']:>8} {row['pass']:<18} {row['ms']:>9.3f} {row['tflops']:>9.2f}")
-    return "\n".join(lines)
+def chosen_variants(mode: str, model_name: str, *, matrix: bool, variants: Optional[str], channels_last: bool, amp: bool, compile_: bool, fuse: Optional[bool], memory_saver: bool) -> list[Variant]:
+    """The variants of ``segdil bench``: a matrix (the naive baseline first), or the one the switches make."""
+    if matrix:
+        names = [v for v in variants.split(",") if v.strip()] if variants else matrix_variants(mode, model_name)
+        chosen = [Variant.parse(n) for n in names]
+        if chosen and chosen[0] != Variant():  # the naive baseline first
+            chosen = [Variant(), *[v for v in chosen if v != Variant()]]
+        return chosen
+    if variants:
+        raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
+    return [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(mode == "infer") if fuse is None else fuse, memory_saver=memory_saver)]
 
 
 def bench_from_options(
@@ -223,44 +259,43 @@ def bench_from_options(
     with_data: bool,
     threads: Optional[int],
     conv_ceiling: bool,
-    conv_channels: int,
+    conv_channels: Optional[int],
     json_path: Optional[str],
     predict: Optional[bool] = None,
     predict_images: int = 3,
     predict_rounds: int = 3,
     checkpoint: Optional[str] = None,
+    vs_ceiling: bool = False,
 ) -> str:
     """What ``segdil bench`` does with its options: the variants to time (the switches, or a
     matrix), the run, the table; the figures also go to ``json_path``. ``model_cfg`` is a
     resolved ``Config`` (unused for ``conv_ceiling``). With ``--infer``, ``predict`` (default on)
-    also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict``)."""
+    also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict``).
+    A training bench without ``threads`` runs with the torch threads training would use
+    (``data.num_workers: auto`` lowers them to fit its workers, ``segdil.threads``)."""
     height, width = parse_size(size)
     set_threads(threads)
     dev = resolve_device(device)
     precision = "auto" if amp is None else ("bf16" if amp else "fp32")  # predict's: auto keeps its bf16 guard
     amp = native_bf16(dev) if amp is None else amp
     if conv_ceiling:
-        from segdil.bench.ceiling import conv_ceiling as measure_ceiling
-
-        timed, warm = default_steps(dev)
-        if height != width:
-            raise SegdilError(f"--conv-ceiling: square sizes only, got {size}")
-        result = measure_ceiling(conv_channels, height, batch, device=str(dev), dtype=torch.bfloat16 if amp else torch.float32, channels_last=channels_last, steps=steps or timed, warmup=warm if warmup is None else warmup)
+        result = ceiling_from_options(conv_channels, height, width, batch, dev, amp, channels_last, steps, warmup, default_steps(dev))
         text = format_conv_table(result)
     else:
         mode = "train" if train else "infer"
-        if matrix:
-            names = [v for v in variants.split(",") if v.strip()] if variants else matrix_variants(mode, model_cfg.model["name"])
-            chosen = [Variant.parse(n) for n in names]
-            if chosen and chosen[0] != Variant():  # the naive baseline first
-                chosen = [Variant(), *[v for v in chosen if v != Variant()]]
-        else:
-            if variants:
-                raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
-            chosen = [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(not train) if fuse is None else fuse, memory_saver=memory_saver)]
+        if mode == "train" and threads is None:
+            from segdil.threads import apply_thread_plan
+
+            apply_thread_plan(model_cfg.data.num_workers, cuda=dev.type == "cuda", quiet=True)
+        chosen = chosen_variants(mode, model_cfg.model["name"], matrix=matrix, variants=variants, channels_last=channels_last, amp=amp, compile_=compile_, fuse=fuse, memory_saver=memory_saver)
+        if vs_ceiling:
+            from segdil.bench.ceiling import model_width
+
+            conv_channels = model_width(model_cfg.model) if conv_channels is None else conv_channels
         result = bench(
             model_cfg.model, mode=mode, size=(height, width), batch=batch, device=str(dev), variants=chosen, steps=steps, warmup=warmup,
             compile_backend=compile_backend, isolate_memory=isolate_memory, data_cfg=model_cfg.data if with_data else None,
+            ceiling_channels=conv_channels if vs_ceiling else None,
         )
         if mode == "infer" and (predict is None or predict):
             from segdil.bench.predict import bench_predict

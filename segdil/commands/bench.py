@@ -42,8 +42,9 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
 @click.option("--isolate-memory/--no-isolate-memory", default=True, show_default=True, help="With --matrix on CPU: measure each variant's peak RSS in a fresh process.")
 @click.option("--data/--no-data", "with_data", default=True, show_default=True, help="Also measure the data loader's img/s (synthetic images of --size).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--conv-ceiling", is_flag=True, help="Instead: TFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5), bf16 unless --no-amp.")
-@click.option("--conv-channels", default=64, show_default=True, help="Channels of the --conv-ceiling convolution.")
+@click.option("--conv-ceiling", is_flag=True, help="Instead: GFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5); bf16 with --amp (the default where bf16 is native), fp32 with --no-amp.")
+@click.option("--vs-ceiling", is_flag=True, help="Also time the 3x3 conv ceiling (--conv-channels wide, fp32 and bf16, forward+backward) in the same rounds as the model and report each variant's share of it.")
+@click.option("--conv-channels", type=int, default=None, help="Channels of the ceiling's convolution [default: 64 with --conv-ceiling, the model's width with --vs-ceiling].")
 @click.option("--predict/--no-predict", "predict", default=None, help="With --infer: also time `segdil predict` end to end (JPEG photos decoded -> mask PNGs on disk) against one naive fp32 NCHW whole-image forward per image, in rounds. Default: on with --infer.")
 @click.option("--predict-images", default=3, show_default=True, help="Photos per predict round.")
 @click.option("--predict-rounds", default=3, show_default=True, help="Rounds of naive forward + predict.")
@@ -71,7 +72,8 @@ def command(
     with_data: bool,
     threads: Optional[int],
     conv_ceiling: bool,
-    conv_channels: int,
+    vs_ceiling: bool,
+    conv_channels: Optional[int],
     predict: Optional[bool],
     predict_images: int,
     predict_rounds: int,
@@ -89,7 +91,7 @@ def command(
     from segdil.bench.run import bench_from_options
     from segdil.outputs import check_output
 
-    check_output(json_path, "--json", [model] if Path(model).exists() else [], overwrite)
+    check_output(json_path, "--json", [model], overwrite)  # check_output skips a None input (no --model)
 
     cfg = None if conv_ceiling else resolve_model(model, overrides)
     click.echo(
@@ -98,6 +100,6 @@ def command(
             compile_backend=compile_backend, fuse=fuse, memory_saver=memory_saver, steps=steps, warmup=warmup, matrix=matrix,
             variants=variants, isolate_memory=isolate_memory, with_data=with_data, threads=threads, conv_ceiling=conv_ceiling,
             conv_channels=conv_channels, json_path=json_path, predict=predict, predict_images=predict_images,
-            predict_rounds=predict_rounds, checkpoint=checkpoint,
+            predict_rounds=predict_rounds, checkpoint=checkpoint, vs_ceiling=vs_ceiling,
         )
     )

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from segdil.threads import Workers, apply_thread_plan
+
 
 def seed_worker(worker_id: int) -> None:
     """Seed numpy and random in a worker from the loader's per-worker torch seed.
@@ -27,16 +29,23 @@ def build_loader(
     *,
     sampler: Optional[Sampler] = None,
     shuffle: bool = False,
-    num_workers: int = 0,
+    num_workers: Workers = 0,
     drop_last: bool = False,
     seed: int = 0,
+    device: Optional[torch.device] = None,
+    announce: bool = True,
 ) -> DataLoader:
     """A DataLoader with pinned memory (when CUDA is available), persistent seeded workers.
 
+    ``num_workers``: a count, or ``auto``: workers and torch threads chosen together for the cores
+    (``segdil.threads``; ``device``, where the step runs, defaults to CUDA when available). The
+    choice is printed once per process unless ``announce`` is off.
     ``sampler`` (e.g. one that yields keys ``epoch * len(dataset) + i``) excludes ``shuffle``;
     the datasets here derive all augmentation randomness from the key, so batches do not depend
     on which worker loads them.
     """
+    plan = apply_thread_plan(num_workers, cuda=None if device is None else torch.device(device).type == "cuda", quiet=not announce)
+    workers = plan.workers
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
@@ -44,10 +53,10 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         shuffle=shuffle if sampler is None else False,
-        num_workers=num_workers,
+        num_workers=workers,
         drop_last=drop_last,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=num_workers > 0,
-        worker_init_fn=seed_worker if num_workers > 0 else None,
+        persistent_workers=workers > 0,
+        worker_init_fn=seed_worker if workers > 0 else None,
         generator=generator,
     )
