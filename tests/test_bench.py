@@ -265,3 +265,103 @@ def test_bf16_is_not_native_when_the_instruction_set_is_capped(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     assert not cpu_isa_allows_bf16() and not native_bf16(cpu)
+
+
+# --------------------------------------------------------------------------- --sizes (issue 29)
+
+SWEEP_ARGS = ["bench", "--model", "hdc", *TINY_SET, "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-amp"]
+
+
+@pytest.mark.parametrize("mode", ["--train", "--infer"])
+def test_cli_sizes_sweep_table_json_largest_image_and_plot(tmp_path, mode):
+    from PIL import Image
+
+    from segdil.bench.sizes import MemoryFit, largest_image
+
+    out, plot = tmp_path / "sizes.json", tmp_path / "sizes.png"
+    result = CliRunner().invoke(cli, [*SWEEP_ARGS, mode, "--sizes", "48x32,32", "--json", str(out), "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.startswith("hdc ")]
+    assert [r[1] for r in rows] == ["32x32", "48x32"]  # one row per size, smallest first
+    data = json.loads(out.read_text())
+    (model,) = data["models"]
+    assert data["mode"] == mode[2:] and data["sizes"] == ["32x32", "48x32"] and len(data["load_average"]["before"]) == 3
+    small, large = model["rows"]
+    assert large["flops_per_step"] / small["flops_per_step"] == pytest.approx(1.5, rel=0.02)  # fully convolutional: FLOPs ~ pixels
+    expected = ["channels_last", "channels_last+memory_saver"] if mode == "--train" else ["channels_last+fuse"]
+    assert model["variants"] == expected and [e["name"] for e in small["variants"]] == expected
+    for row in model["rows"]:
+        assert all(e["status"] == "ok" and e["img_per_s"] > 0 and e["peak_memory_mb"] > 0 for e in row["variants"])
+    assert "largest image that" in result.output and f"  hdc: plain {model['largest_image'][expected[0]]['square']} square" in result.output
+    for name in expected:
+        fit = MemoryFit(**model["memory_fit"][name])
+        assert fit.slope_mb_per_mpx > 0 and model["largest_image"][name]["limit_gb"] == 24
+        pixels = [largest_image(fit, gb)["megapixels"] for gb in (1, 2, 4, 24, 100)]
+        assert pixels == sorted(pixels) and pixels[-1] > pixels[0]  # more memory, a larger image
+    with Image.open(plot) as image:
+        image.load()
+        assert image.format == "PNG" and image.width > 400
+    again = CliRunner().invoke(cli, [*SWEEP_ARGS, mode, "--sizes", "32", "--json", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output and json.loads(out.read_text()) == data
+
+
+def test_cli_sizes_estimated_over_the_limit_are_too_large_and_never_run(tmp_path, monkeypatch):
+    import subprocess
+
+    import segdil.bench.sizes as sizes
+
+    probed, timed = [], []
+
+    def fake_probe(model_args, variant, mode, size, batch, backend, threads):
+        probed.append(tuple(size))
+        peak = 300 + size[0] * size[1] * 1e-3  # MB: 300 MB, plus 1 GB per megapixel
+        return subprocess.CompletedProcess([], 0, stdout=json.dumps({"peak_rss_mb": peak, "rss_before_mb": 290}), stderr="")
+
+    def spy_bench(model_args, *, size, **kwargs):
+        timed.append(tuple(size))
+        return bench(model_args, size=size, **kwargs)
+
+    monkeypatch.setattr(sizes, "memory_probe_process", fake_probe)
+    monkeypatch.setattr(sizes, "bench", spy_bench)
+    out = tmp_path / "limit.json"
+    result = CliRunner().invoke(cli, [*SWEEP_ARGS, "--infer", "--sizes", "32,64,4096", "--max-memory-gb", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert probed == [(32, 32), (64, 64)] and timed == probed  # 4096x4096 neither probed nor timed
+    row = next(line for line in result.output.splitlines() if line.startswith("hdc ") and "4096x4096" in line)
+    assert "too large" in row
+    (entry,) = json.loads(out.read_text())["models"][0]["rows"][-1]["variants"]
+    assert entry["status"] == "too large" and entry["estimated_memory_mb"] > 2 * 1024 and "not run" in entry["reason"]
+    largest = json.loads(out.read_text())["models"][0]["largest_image"]["channels_last+fuse"]
+    assert largest["square"] == "1312x1312"  # (2048 - 300) MB at 1000 MB/MP: 1.75 MP, 1322 px, down to a multiple of 32
+
+
+def test_memory_fit_line_and_its_upper_bound():
+    from segdil.bench.sizes import fit_memory, largest_image
+
+    line = fit_memory([(1e6, 1100.0), (2e6, 2100.0), (4e6, 4100.0)])
+    assert (line.intercept_mb, line.slope_mb_per_mpx) == (100.0, 1000.0) and "least-squares" in line.method
+    single = fit_memory([(1e6, 1100.0)])
+    assert (single.intercept_mb, single.slope_mb_per_mpx) == (0.0, 1100.0) and "upper bound" in single.method
+    flat = fit_memory([(1e6, 500.0), (2e6, 499.0)])  # no growth measured: the upper bound, never a negative slope
+    assert flat.slope_mb_per_mpx == 249.5  # 499 MB at 2 MP
+    assert fit_memory([]) is None and largest_image(None, 24) is None
+    assert largest_image(line, 0.05) == {"limit_gb": 0.05, "megapixels": 0.0, "square": None, "wide": None}
+    assert largest_image(line, 4.0)["wide"] == "2816x1408"  # (4096 - 100) / 1000 MP = 4.0 MP
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sizes", "256,abc"], "--sizes '256,abc': 'abc' is not a size"),
+        (["--sizes", "0x16"], "is not a size"),
+        (["--sizes", ""], "is not a size"),
+        (["--sizes", "32", "--matrix"], "--sizes: does not combine with --matrix"),
+        (["--sizes", "32", "--max-memory-gb", "0"], "--max-memory-gb 0.0: give a positive"),
+        (["--plot", "x.png"], "only with --sizes"),
+        (["--model", "fcn"], "only with --sizes"),
+    ],
+)
+def test_cli_sizes_bad_options_are_one_line_errors(args, message):
+    result = CliRunner().invoke(cli, [*SWEEP_ARGS, *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

@@ -76,11 +76,16 @@ def memory_probe(model_args: dict[str, Any], variant: Variant, mode: str, size: 
     return {"peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
 
 
-def _memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> dict[str, float]:
+def memory_probe_process(model_args: dict[str, Any], variant: Variant, mode: str, size: int | tuple[int, int], batch: int, compile_backend: str, threads: int) -> subprocess.CompletedProcess:
+    """Run :func:`memory_probe` in a fresh process; its last stdout line is the JSON figures."""
     request = json.dumps({"model_args": model_args, "variant": asdict(variant), "mode": mode, "size": size, "batch": batch, "compile_backend": compile_backend})
     code = "import json,sys; from segdil.bench.memory import _probe_main; _probe_main(sys.argv[1])"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-c", code, request], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-c", code, request], capture_output=True, text=True, env=env)
+
+
+def _memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> dict[str, float]:
+    proc = memory_probe_process(model_args, variant, mode, size, batch, compile_backend, threads)
     if proc.returncode != 0:
         warnings.warn(f"memory probe of {variant.name} failed: {proc.stderr.strip().splitlines()[-1:]}", stacklevel=2)
         return {}

@@ -23,9 +23,19 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
     return load_config(None, (f"model.name={model}", *overrides))
 
 
+def model_label(model: str | None) -> str:
+    """A config file's stem or the model name, as the sweep's rows name it."""
+    if model is None:
+        return "default"
+    return Path(model).stem if Path(model).suffix in (".yaml", ".yml") or Path(model).is_file() else model
+
+
 @click.command("bench")
-@click.option("--model", "model", default=None, help="A YAML config path or a registered model name [default: the default config's model].")
+@click.option("--model", "models", multiple=True, help="A YAML config path or a registered model name [default: the default config's model]; repeatable with --sizes.")
 @click.option("--size", default="512", show_default=True, help="Input size: a side (512) or width x height (2048x1024).")
+@click.option("--sizes", default=None, metavar="LIST", help="Instead: cost against image size, e.g. 256,512,1024x512: GFLOPs, peak memory (also with the memory saver when training a model that has one) and img/s of every --model at every size, and the largest image that fits in --max-memory-gb.")
+@click.option("--max-memory-gb", type=float, default=None, help="With --sizes: sizes estimated over this peak memory are reported too large and not run [default: 24 on CPU, the device's memory on CUDA].")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="With --sizes: write GFLOPs per image, peak memory and img/s against megapixels (log axes) to this PNG.")
 @click.option("--batch", default=16, show_default=True, help="Images per step.")
 @click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -51,10 +61,13 @@ def resolve_model(model: str | None, overrides: tuple[str, ...]):
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None, help="With --predict: this checkpoint instead of the model trained a few steps on synthetic data.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never the --model config).")
+@click.option("--overwrite", is_flag=True, help="Replace --json (and --plot) if it exists (never the --model config).")
 def command(
-    model: str | None,
+    models: tuple[str, ...],
     size: str,
+    sizes: Optional[str],
+    max_memory_gb: Optional[float],
+    plot_path: Optional[str],
     batch: int,
     train: bool,
     device: str,
@@ -86,13 +99,30 @@ def command(
 
     Without --matrix one variant is timed, built from the switches (defaults: channels_last, bf16
     where native, BatchNorm folded for --infer). With --matrix the naive baseline and each
-    optimisation are timed in rounds in one process and compared.
+    optimisation are timed in rounds in one process and compared. With --sizes one variant (and
+    its memory saver, training) of every --model is measured at every size (segdil.bench.sizes).
     """
     from segdil.bench.run import bench_from_options
+    from segdil.errors import SegdilError
     from segdil.outputs import check_output
 
-    check_output(json_path, "--json", [model], overwrite)  # check_output skips a None input (no --model)
+    check_output(json_path, "--json", models, overwrite)
+    if sizes is not None:
+        from segdil.bench.sizes import sweep_from_options
 
+        check_output(plot_path, "--plot", [*models, json_path], overwrite)
+        click.echo(
+            sweep_from_options(
+                [(model_label(m), resolve_model(m, overrides)) for m in models or (None,)], sizes=sizes, train=train, batch=batch,
+                device=device, amp=amp, channels_last=channels_last, compile_=compile_, compile_backend=compile_backend, fuse=fuse,
+                steps=steps, warmup=warmup, threads=threads, max_memory_gb=max_memory_gb, json_path=json_path, plot_path=plot_path,
+                refused={"--matrix": matrix, "--variants": variants is not None, "--conv-ceiling": conv_ceiling, "--vs-ceiling": vs_ceiling, "--memory-saver": memory_saver},
+            )
+        )
+        return
+    if len(models) > 1 or max_memory_gb is not None or plot_path is not None:
+        raise SegdilError("--model given more than once, --max-memory-gb and --plot: only with --sizes")
+    model = models[0] if models else None
     cfg = None if conv_ceiling else resolve_model(model, overrides)
     click.echo(
         bench_from_options(
