@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from segdil.atomic import save_torch
+from segdil.config import check_model_args, config_from_dict, validate_model_section
 from segdil.errors import SegdilError, shown
+from segdil.models import create_model_quietly
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
@@ -63,8 +65,6 @@ RETIRED_MODEL_KEYS = ("init_from",)
 def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's ``model_args``, checked like a config's ``model:`` section (name, keys,
     types, what the constructor accepts); one-line errors name the file."""
-    from segdil.config import check_model_args, validate_model_section
-
     where = ckpt.get("_path", "checkpoint")
     try:
         args = validate_model_section({k: v for k, v in ckpt["model_args"].items() if k not in RETIRED_MODEL_KEYS})
@@ -94,8 +94,6 @@ def check_state_shapes(model: nn.Module, state: dict[str, Any], where: str) -> N
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model a checkpoint describes, load its weights, put it in eval mode."""
-    from segdil.models import create_model_quietly
-
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
     args = checked_model_args(ckpt)
@@ -109,8 +107,6 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
 
 def checkpoint_config(ckpt: dict[str, Any]):
     """The typed ``Config`` a checkpoint was trained with (defaults for what an older one lacks)."""
-    from segdil.config import config_from_dict
-
     return config_from_dict(ckpt.get("config") or {"model": dict(ckpt["model_args"])})
 
 

@@ -84,7 +84,7 @@ def memory_probe_process(model_args: dict[str, Any], variant: Variant, mode: str
     return subprocess.run([sys.executable, "-c", code, request], capture_output=True, text=True, env=env)
 
 
-def _memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> dict[str, float]:
+def memory_in_subprocess(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str, threads: int) -> dict[str, float]:
     proc = memory_probe_process(model_args, variant, mode, size, batch, compile_backend, threads)
     if proc.returncode != 0:
         warnings.warn(f"memory probe of {variant.name} failed: {proc.stderr.strip().splitlines()[-1:]}", stacklevel=2)

@@ -35,7 +35,7 @@ from segdil.bench.ceiling import (
     ceiling_shares,
     format_conv_table,
 )
-from segdil.bench.memory import _memory_in_subprocess, current_rss_mb, peak_rss_mb
+from segdil.bench.memory import current_rss_mb, memory_in_subprocess, peak_rss_mb
 from segdil.bench.steps import Measurement, build_runner, count_step_flops, timed_step, warm_up
 from segdil.bench.variants import Variant, check_variants, matrix_variants
 from segdil.device import environment, native_bf16, resolve_device
@@ -187,7 +187,7 @@ def measure_memory(result: dict[str, Any], model_args: dict[str, Any], measureme
         result["memory_method"] = "peak resident set size of this process (VmHWM); step_memory_mb: above the resident set before the first step"
     elif isolate_memory:
         for measurement in measurements:
-            probe = _memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
+            probe = memory_in_subprocess(model_args, measurement.variant, mode, size, batch, compile_backend, torch.get_num_threads())
             measurement.peak_memory_mb, measurement.rss_before_mb = probe.get("peak_rss_mb"), probe.get("rss_before_mb")
         result["memory_method"] = "peak resident set size of a fresh process running two steps of the variant alone (VmHWM); step_memory_mb: above its resident set before the first step"
     else:

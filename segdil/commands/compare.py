@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from segdil.compare.presets import PRESETS
+from segdil.compare import compare
+from segdil.compare.presets import PRESETS, parse_pools, preset_configs
 
 
 def command_line(ctx: click.Context) -> list[str]:
@@ -49,9 +50,6 @@ def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, se
     The expected time is printed before the first run; Ctrl-C stops after the current step, says
     what finished, and the same command continues.
     """
-    from segdil.compare import compare
-    from segdil.compare.presets import parse_pools, preset_configs
-
     paths = [*(preset_configs(preset) if preset else []), *configs]
     pools = parse_pools(sweep_pools) if sweep_pools else []
     if not paths and not pools:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from segdil.outputs import check_output
+
 
 @click.command("eval")
 @click.option("--pred", "pred_dir", type=click.Path(path_type=Path), help="Folder of prediction index PNGs, named like the ground truth.")
@@ -50,12 +52,12 @@ def command(
       segdil eval --checkpoint runs/hdc/best.pt --data data/mine --split val --json val.json
       segdil eval --pred preds/ --gt data/mine/val/masks --num-classes 4
     """
+    # torch, the model stack and the file writer load when the command runs, not with its --help (segdil/cli.py)
     from segdil.atomic import write_json
     from segdil.inference.engine import InferenceOptions
     from segdil.inference.tta import parse_tta
     from segdil.metrics.report import format_metrics
     from segdil.metrics.scoring import evaluate
-    from segdil.outputs import check_output
 
     check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
 

@@ -24,7 +24,7 @@ def command(checkpoint: Path, onnx_path: Path, dynamic: bool, fuse: bool, opset:
     The file is run with onnxruntime on random inputs and compared with PyTorch; the max abs
     difference is printed, and the file is written only when it is at most --atol.
     """
-    from segdil.inference.export import export_checkpoint
+    from segdil.inference.export import export_checkpoint  # torch: not with --help (segdil/cli.py)
 
     results = export_checkpoint(checkpoint, onnx_path, dynamic=dynamic, fuse=fuse, opset=opset, height=height, width=width, atol=atol, overwrite=overwrite)
     size_mb = onnx_path.stat().st_size / 1e6

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
+from segdil.errors import SegdilError
+
 
 @click.command("models")
 @click.option("--num-classes", default=4, show_default=True, help="Classes of the head when counting.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(min=1), help="Square input size for the FLOP count (at least every model's minimum input size).")
 def command(num_classes: int, size: int) -> None:
     """List the registered models with default-argument parameters and GFLOPs per megapixel."""
-
-    from segdil.errors import SegdilError
+    # torch and the model stack load when the command runs, not with its --help (segdil/cli.py)
     from segdil.models import MODELS, count_flops, count_params, create_model_quietly
 
     smallest = max(cls.min_input_size for cls in MODELS.values())

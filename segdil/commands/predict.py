@@ -59,6 +59,7 @@ def command(
     Temporaries a killed run left beside the outputs are removed on start. Unreadable files are reported and skipped; the
     summary lists them and the exit code is then 1.
     """
+    # torch and the model stack load when the command runs, not with its --help (segdil/cli.py)
     from segdil.inference.predict import predict_files
     from segdil.inference.tta import parse_tta
 

@@ -6,8 +6,9 @@ import json
 
 import click
 
-from segdil.commands.options import config_options
+from segdil.commands.options import config_options, resolve_config
 from segdil.errors import SegdilError
+from segdil.outputs import check_output
 
 
 @click.command("rf")
@@ -45,25 +46,24 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if samples < 1 or (size is not None and size < 1):
         raise SegdilError("--samples/--size: must be at least 1")
 
-    from segdil.models.receptive_field import receptive_field_report
-    from segdil.outputs import check_output
+    from segdil.models.receptive_field import receptive_field_report  # torch: not with --help (segdil/cli.py)
 
     check_output(plot_path, "--plot", [config_path, checkpoint_path], overwrite)
     check_output(erf_path, "--erf", [config_path, checkpoint_path, plot_path], overwrite)
 
-    model_args, ckpt = _model_args(config_path, checkpoint_path, overrides, print_config) if model_mode else (None, None)
-    result, lines, grids = receptive_field_report(rates_text, repeat, kernel, model_args, ckpt, checkpoint_path, plot_path, erf_path, size, samples, seed, device)
+    model_args, weights = _model_args(config_path, checkpoint_path, overrides, print_config) if model_mode else (None, None)
+    result, lines, grids = receptive_field_report(rates_text, repeat, kernel, model_args, weights, checkpoint_path, plot_path, erf_path, size, samples, seed, device)
     click.echo(json.dumps(result, indent=2) if as_json else "\n".join(lines))
     if strict and grids:
         raise SystemExit(1)
 
 
 def _model_args(config_path, checkpoint_path, overrides, print_config) -> tuple[dict, dict | None]:
-    """The model section (from --config/--set, else from the checkpoint) and the checkpoint if any."""
-    from segdil.checkpoint import load_checkpoint
-    from segdil.commands.options import resolve_config
+    """The model section (from --config/--set, else from the checkpoint) and the checkpoint's weights if any."""
+    from segdil.checkpoint import checkpoint_state_dict, load_checkpoint  # torch: not with --help (segdil/cli.py)
 
     ckpt = load_checkpoint(checkpoint_path) if checkpoint_path else None
+    weights = checkpoint_state_dict(ckpt) if ckpt is not None else None
     if config_path or overrides or print_config or ckpt is None:
-        return dict(resolve_config(config_path, overrides, print_config).model), ckpt
-    return dict(ckpt["model_args"]), ckpt
+        return dict(resolve_config(config_path, overrides, print_config).model), weights
+    return dict(ckpt["model_args"]), weights

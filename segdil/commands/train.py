@@ -14,7 +14,7 @@ from segdil.commands.options import config_options, resolve_config
 @click.option("--resume", is_flag=True, help="Continue from last.pt in --work-dir (or the newest run of this config).")
 def command(config: str, overrides: tuple[str, ...], print_config: bool, work_dir: str | None, resume: bool) -> None:
     """Train a model from a YAML CONFIG on one CPU, one GPU, or many GPUs under torchrun."""
-    from segdil.train.main import train
+    from segdil.train.main import train  # torch: not with --help (segdil/cli.py)
 
     cfg = resolve_config(config, overrides, print_config)
     result = train(cfg, work_dir=work_dir, resume=resume)

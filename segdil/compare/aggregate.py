@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from segdil.compare.matching import COST_SIZE, is_scalable, model_cost
 from segdil.compare.plan import ModelEntry, differing_settings
+from segdil.metrics import bin_labels
 
 
 def _number(value: Any) -> bool:
@@ -67,8 +69,6 @@ def aggregate_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], kind: str | None, tolerance: float) -> list[dict[str, Any]]:
     """Per model: the trained constructor arguments, parameters, GFLOPs per megapixel, matching outcome."""
-    from segdil.compare.matching import COST_SIZE, is_scalable, model_cost
-
     out = []
     for entry in entries:
         record = next(r for r in records if r["label"] == entry.label)
@@ -110,8 +110,6 @@ def build_results(
     tolerance: float = 0.1,
 ) -> dict[str, Any]:
     """Everything the report shows, as one JSON-ready dict (written as ``results.json``)."""
-    from segdil.metrics import bin_labels
-
     first = entries[0].cfg
     aggregates = aggregate_runs(records)
     labels = bin_labels(first.eval.size_bins)

@@ -11,6 +11,9 @@ import numpy as np
 
 from segdil.atomic import save_figure
 from segdil.compare.plots import DPI
+from segdil.data.transforms import to_tensor
+from segdil.inference.engine import Predictor
+from segdil.metrics.objects import foreground_classes, object_stats
 
 
 @dataclass
@@ -30,8 +33,6 @@ class OverlayCrop:
 def tiny_objects(mask: np.ndarray, num_classes: int, below: float, ignore_index: int = 255, background_class: int | None = 0) -> np.ndarray:
     """Centroids (y, x) of the 8-connected ground-truth objects smaller than ``below`` px (√area)."""
     import cv2
-
-    from segdil.metrics.objects import foreground_classes
 
     points = []
     for c in foreground_classes(num_classes, background_class):
@@ -74,10 +75,6 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
 
     ``found`` counts the crop's objects under ``below`` px that the prediction recovers (IoU ≥ 0.5).
     """
-    from segdil.data.transforms import to_tensor
-    from segdil.inference.engine import Predictor
-    from segdil.metrics.objects import object_stats
-
     predictor = Predictor(model, device)
     for crop in crops:
         image, _ = val_ds.load(crop.index)
@@ -94,8 +91,6 @@ def object_centroids(mask: np.ndarray, num_classes: int, background_class: int |
     """Centroids (y, x) and areas of the ground-truth objects in the order ``object_stats`` lists them
     (class by class, OpenCV's sequential BBDT labelling)."""
     import cv2
-
-    from segdil.metrics.objects import foreground_classes
 
     points, areas = [], []
     threads = cv2.getNumThreads()
@@ -117,10 +112,6 @@ def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float],
     """Per validation image: how many objects under ``small`` px (and under ``below`` px) it holds and
     how many ``model`` finds (object IoU ≥ 0.5); and per image the centroids of the objects under
     ``below`` px the model misses."""
-    from segdil.data.transforms import to_tensor
-    from segdil.inference.engine import Predictor
-    from segdil.metrics.objects import object_stats
-
     predictor = Predictor(model, device)
     records, missed = [], {}
     for index in range(len(val_ds)):

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import torch
 
+from segdil.models import MODELS, count_flops, count_params, create_model_quietly, model_class
+
 CostKind = Literal["params", "flops"]
 
 COST_SIZE = 256
@@ -46,8 +48,6 @@ class Match:
 
 def width_args(name: str | None) -> tuple[str, ...]:
     """The constructor arguments of model family ``name`` that hold channel counts."""
-    from segdil.models import model_class
-
     return model_class(name).width_args
 
 
@@ -56,8 +56,6 @@ def is_scalable(model: dict[str, Any]) -> bool:
 
 
 def _defaults(name: str) -> dict[str, Any]:
-    from segdil.models import model_class
-
     return {k: p.default for k, p in inspect.signature(model_class(name)).parameters.items() if p.default is not inspect.Parameter.empty}
 
 
@@ -66,8 +64,6 @@ def scale_model(model: dict[str, Any], factor: float) -> dict[str, Any]:
 
     Unset widths start from the constructor's defaults; a zero ``stem_width`` (no stem) stays zero.
     """
-    from segdil.models import MODELS
-
     name = model.get("name")
     if not width_args(name):
         scalable = ", ".join(n for n, cls in MODELS.items() if cls.width_args)
@@ -87,8 +83,6 @@ def scale_model(model: dict[str, Any], factor: float) -> dict[str, Any]:
 
 def model_cost(model: dict[str, Any], kind: CostKind, num_classes: int | None = None, size: int = COST_SIZE) -> int:
     """Parameters, or forward FLOPs of one ``size``×``size`` image, of the model a section describes."""
-    from segdil.models import count_flops, count_params, create_model_quietly
-
     args = dict(model)
     args.pop("encoder_weights", None)  # pretrained weights change neither count; nothing is loaded
     if num_classes is not None:

@@ -153,6 +153,7 @@ def differing_settings(entries: list[ModelEntry]) -> dict[str, dict[str, Any]]:
 
 def data_num_classes(cfg: Config) -> int:
     """How many classes the configured data has: the synthetic benchmark's, a layout's own (VOC, Cityscapes, ADE20K), or a folder's ``classes`` file."""
+    # compare's training child imports this module: the dataset readers load inside its measured train()
     if cfg.data.root is None:
         from segdil.data.synth import synth_class_names
 

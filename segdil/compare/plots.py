@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from segdil.atomic import save_figure
+from segdil.compare.verdict import pareto_front
 
 DPI = 120
 
@@ -210,8 +211,6 @@ def plot_cost_accuracy(results: dict[str, Any], path: Path) -> Path:
     model with seed error bars, the Pareto front as a dashed step line, P written beside sweep points."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
-
-    from segdil.compare.verdict import pareto_front
 
     labels = [m["label"] for m in results["models"]]
     colors = model_colors(labels)

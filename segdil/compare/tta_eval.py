@@ -16,7 +16,9 @@ from typing import Any, Iterator
 import torch
 
 from segdil.checkpoint import model_from_checkpoint
+from segdil.compare.execute import run_dir
 from segdil.compare.plan import ModelEntry
+from segdil.data import build_datasets
 from segdil.data.transforms import to_tensor
 from segdil.device import resolve_device
 from segdil.inference.engine import InferenceOptions, Predictor
@@ -50,9 +52,6 @@ def tta_metrics(cfg, checkpoint: Path, tta: TTA, val_ds, num_classes: int) -> di
 
 def add_tta_metrics(entries: list[ModelEntry], records: list[dict[str, Any]], tta: TTA, out: Path, echo=print) -> None:
     """Add ``tta_metrics`` to every run record (all seeds)."""
-    from segdil.compare.execute import run_dir
-    from segdil.data import build_datasets
-
     cfg = entries[0].cfg
     _, val_ds, class_names = build_datasets(cfg.data)
     by_label = {e.label: e for e in entries}

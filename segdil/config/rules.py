@@ -77,7 +77,7 @@ def check_model_args(model_args: dict[str, Any], where: str = "model") -> None:
 
     import torch
 
-    from segdil.models import create_model
+    from segdil.models import create_model  # torch: command modules import segdil.config at their top
 
     args = {k: v for k, v in model_args.items() if k != "encoder_weights"}
     try:
@@ -121,7 +121,7 @@ def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def with_defaults(model: dict[str, Any]) -> dict[str, Any]:
     """A model section with every constructor argument it leaves out at its default (an unknown
     name: the section as it is)."""
-    from segdil.models import MODELS
+    from segdil.models import MODELS  # torch: command modules import segdil.config at their top
 
     name = model.get("name")
     cls = MODELS.get(name) if isinstance(name, str) else None
@@ -137,7 +137,7 @@ MOVED_MODEL_KEYS = {"init_from": "train.init_from (a warm start is a training se
 
 def validate_model_section(model: Any) -> dict[str, Any]:
     """Check ``model:`` against the constructor of the named model: keys and types."""
-    from segdil.models import MODELS
+    from segdil.models import MODELS  # torch: command modules import segdil.config at their top
 
     if not isinstance(model, dict):
         raise SegdilError(f"model: expected a mapping with at least 'name', got {shown(model)}")

@@ -19,6 +19,8 @@ def build_datasets(cfg: DataConfig, *, seed: int | None = None) -> tuple[Dataset
     ``cfg.format`` voc, cityscapes or ade20k: that layout read in place (``segdil.data.formats``).
     ``seed`` seeds the augmentation (default: ``cfg.synth.seed`` for synthetic data, 0 for folders).
     """
+    # this __init__ runs with every segdil.data import (segdil.data.io, ...): albumentations, OpenCV
+    # and the dataset readers load when datasets are built, not when an image is read
     from segdil.data.transforms import build_train_transform, build_val_transform
 
     train_tf, val_tf = build_train_transform(cfg), build_val_transform(cfg)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from segdil.data.folder import reduce_zero
-from segdil.data.formats import Format
+from segdil.data.format_base import Format
 from segdil.data.io import default_palette, load_mask
 from segdil.errors import SegdilError
 

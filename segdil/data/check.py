@@ -43,13 +43,14 @@ def size_bin_labels(bins: Sequence[int] = SIZE_BINS) -> list[str]:
     return [f"<{bins[0]}"] + [f"{a}-{b}" for a, b in zip(bins[:-1], bins[1:])] + [f">={bins[-1]}"]
 
 
-def _object_sizes(mask: np.ndarray, class_id: int) -> np.ndarray:
+def object_sizes(mask: np.ndarray, class_id: int) -> np.ndarray:
     """sqrt(area) of each 8-connected component of ``class_id``."""
     count, _, stats, _ = cv2.connectedComponentsWithStats((mask == class_id).astype(np.uint8), connectivity=8)
     return np.sqrt(stats[1:count, cv2.CC_STAT_AREA].astype(np.float64))
 
 
-def _values(values: Sequence[int]) -> str:
+def shown_values(values: Sequence[int]) -> str:
+    """The first 8 of ``values`` for a message, and how many more there are."""
     shown = ", ".join(str(v) for v in values[:8])
     return shown + (f" (+{len(values) - 8} more)" if len(values) > 8 else "")
 
@@ -165,7 +166,7 @@ def _check_split(root: Path, split: str, classes, problems: list[str], summary: 
             hint = "; fix the mask or add the classes to classes.yaml"
             if bad == [n_classes] and counts[0] and not classes.reduce_zero_label:
                 hint = "; 0 looks like 'unlabelled' (ADE20K style): set reduce_zero_label: true in classes.yaml (or use --format ade20k)"
-            problems.append(f"{mask_path}: values {_values(bad)} out of range ({where} and 255 = ignore){hint}")
+            problems.append(f"{mask_path}: values {shown_values(bad)} out of range ({where} and 255 = ignore){hint}")
             continue
         if classes.reduce_zero_label:
             mask = reduce_zero(mask)
@@ -175,7 +176,7 @@ def _check_split(root: Path, split: str, classes, problems: list[str], summary: 
         for class_id in range(n_classes):
             stats["class_pixels"][class_id] += int(counts[class_id])
             if summary and class_id > 0 and counts[class_id]:
-                sizes = _object_sizes(mask, class_id)
+                sizes = object_sizes(mask, class_id)
                 histogram = np.bincount(np.searchsorted(SIZE_BINS, sizes, side="right"), minlength=len(SIZE_BINS) + 1)
                 row = stats["object_sizes"][names[class_id]]
                 for b, c in enumerate(histogram.tolist()):

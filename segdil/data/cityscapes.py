@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segdil.data.formats import Format
-from segdil.data.io import _open
+from segdil.data.format_base import Format, load_instances
+from segdil.data.io import open_decoded
 from segdil.errors import SegdilError
 
 # name, label id, train id, has instances, ignored in evaluation, colour (cityscapesscripts/helpers/labels.py)
@@ -98,7 +98,7 @@ class Cityscapes(Format):
 
     @classmethod
     def decode(cls, path: Path) -> np.ndarray:
-        image = _open(Path(path), "mask")
+        image = open_decoded(Path(path), "mask")
         if image.mode not in ("L", "P"):
             raise SegdilError(
                 f"{path}: mode {image.mode}, not a labelIds PNG; segdil reads the 8-bit *{LABEL_SUFFIX} files "
@@ -108,8 +108,6 @@ class Cityscapes(Format):
 
     @classmethod
     def decode_instances(cls, path: Path, mask: np.ndarray) -> np.ndarray:
-        from segdil.data.formats import load_instances
-
         ids = load_instances(path)
         ids[ids < 1000] = 0  # regions (crowds, stuff) without instances
         return ids

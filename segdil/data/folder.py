@@ -21,7 +21,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from segdil.config import safe_load_bounded
-from segdil.data.io import IMAGE_EXTS, load_image, load_mask
+from segdil.data.io import IMAGE_EXTS, list_images, load_image, load_mask
 from segdil.errors import SegdilError, shown
 
 IGNORE_INDEX = 255
@@ -88,13 +88,6 @@ def reduce_zero(mask: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files in ``folder`` (by extension, case-insensitive), sorted by name; hidden files skipped."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS)
-
-
 def index_masks(folder: Path) -> dict[str, Path]:
     """PNG masks in ``folder`` by stem (``.png`` in any case); hidden files skipped."""
     if not folder.is_dir():
@@ -153,6 +146,7 @@ class FolderDataset(Dataset):
         return image, mask
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # albumentations: listing and checking data (segdil data check) never loads it
         from segdil.data.transforms import apply_transform, mask_to_tensor, to_tensor
 
         image, mask = self.load(int(key) % len(self.images))

@@ -2,7 +2,7 @@
 
 Every format lists file paths only when a split is opened (no file is decoded until an item is
 asked for, i.e. in the loader's workers) and decodes its masks to train indices, 255 = ignore.
-A format is a class with:
+A format is a class (a subclass of ``segdil.data.format_base.Format``) with:
 
     name            the ``data.format`` value
     resolve(root)   the dataset root as shipped (a parent folder may be given)
@@ -23,73 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from segdil.data.ade20k import ADE20K
+from segdil.data.check import SIZE_BINS, CheckResult, check_dataset, object_sizes, shown_values
+from segdil.data.cityscapes import Cityscapes
 from segdil.data.folder import FolderDataset
-from segdil.data.io import load_image, load_mask
+from segdil.data.format_base import IGNORE_INDEX, Format, load_instances
+from segdil.data.io import load_image
+from segdil.data.voc import VOC
 from segdil.errors import SegdilError
-
-IGNORE_INDEX = 255
-
-
-class Format:
-    """Base class of the in-place layouts (see the module docstring)."""
-
-    name = ""
-    class_names: list[str] = []
-    class_colors: Optional[list[tuple[int, int, int]]] = None
-    split_aliases: dict[str, str] = {}
-    has_instances = False
-
-    @classmethod
-    def resolve(cls, root: str | Path) -> Path:
-        raise NotImplementedError
-
-    @classmethod
-    def split_name(cls, split: str) -> str:
-        return cls.split_aliases.get(split, split)
-
-    @classmethod
-    def split(cls, root: Path, split: str) -> tuple[list[Path], list[Path], Optional[list[Path]]]:
-        raise NotImplementedError
-
-    @classmethod
-    def decode(cls, path: Path) -> np.ndarray:
-        return load_mask(path)
-
-    @classmethod
-    def decode_instances(cls, path: Path, mask: np.ndarray) -> np.ndarray:
-        """int64 H x W instance ids (0: no instance); an instance's class is its pixels' mask class."""
-        return load_instances(path)
-
-    @classmethod
-    def mistakes(cls, root: Path, split: str, problems: list[str]) -> None:
-        return None
-
-    @classmethod
-    def find(cls, root: str | Path, marker: str) -> Path:
-        """``root`` if it holds ``marker``, else its one sub-folder (up to two levels down) that does."""
-        root = Path(root)
-        if not root.is_dir():
-            raise SegdilError(f"{root}: dataset folder not found")
-        if (root / marker).exists():
-            return root
-        for pattern in ("*", "*/*"):
-            found = sorted(p for p in root.glob(pattern) if p.is_dir() and (p / marker).exists())
-            if len(found) == 1:
-                return found[0]
-        raise SegdilError(f"{root}: no {marker}/ here; give the {cls.name} root as shipped ({cls.expected}), see docs/data.md")
-
-    expected = ""
-
-
-def load_instances(path: str | Path) -> np.ndarray:
-    """A 16-bit (or 8-bit) instance PNG as int64 H x W; 0 = no instance."""
-
-    from segdil.data.io import _open
-
-    image = _open(Path(path), "instance mask")
-    if image.mode not in ("I", "I;16", "I;16B", "L", "P"):
-        raise SegdilError(f"{path}: instance mask in mode {image.mode}; save instance ids as a 16-bit single-channel PNG (0 = no instance)")
-    return np.array(image, dtype=np.int64) if image.mode != "I;16B" else np.array(image.convert("I"), dtype=np.int64)
 
 
 class PairedDataset(Dataset):
@@ -141,6 +82,7 @@ class PairedDataset(Dataset):
         return self.format.decode_instances(self.instances[index], mask)
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # albumentations: listing and checking data (segdil data check) never loads it
         from segdil.data.transforms import apply_transform, mask_to_tensor, to_tensor
 
         image, mask = self.load(int(key) % len(self.images))
@@ -172,23 +114,17 @@ class FolderWithInstances(FolderDataset):
         return ids
 
 
+FORMATS: dict[str, type[Format]] = {f.name: f for f in (VOC, Cityscapes, ADE20K)}
+
+
 def format_names() -> list[str]:
-    return ["folder", *sorted(_formats())]
-
-
-def _formats() -> dict[str, type[Format]]:
-    from segdil.data.ade20k import ADE20K
-    from segdil.data.cityscapes import Cityscapes
-    from segdil.data.voc import VOC
-
-    return {f.name: f for f in (VOC, Cityscapes, ADE20K)}
+    return ["folder", *sorted(FORMATS)]
 
 
 def get_format(name: str) -> type[Format]:
-    formats = _formats()
-    if name not in formats:
+    if name not in FORMATS:
         raise SegdilError(f"data.format {name!r}: unknown; valid: {', '.join(format_names())}")
-    return formats[name]
+    return FORMATS[name]
 
 
 def open_dataset(name: str, root: str | Path, split: str, transform: Optional[Callable] = None, **kwargs: Any) -> Dataset:
@@ -204,11 +140,7 @@ def check_format(name: str, root: str | Path, splits: Optional[Sequence[str]] = 
 
     ``sample``: decode only the first ``sample`` pairs of each split (the layout is still listed whole).
     """
-    from segdil.data.check import SIZE_BINS, CheckResult, _object_sizes, _values
-
     if name == "folder":
-        from segdil.data.check import check_dataset
-
         return check_dataset(root, splits, summary=summary)
     fmt = get_format(name)
     problems: list[str] = []
@@ -251,14 +183,14 @@ def check_format(name: str, root: str | Path, splits: Optional[Sequence[str]] = 
             counts = np.bincount(mask.ravel(), minlength=256)
             bad = [v for v in np.flatnonzero(counts).tolist() if v >= n and v != IGNORE_INDEX]
             if bad:
-                problems.append(f"{mask_path}: values {_values(bad)} out of range ({n} {fmt.name} classes 0-{n - 1}, 255 = ignore)")
+                problems.append(f"{mask_path}: values {shown_values(bad)} out of range ({n} {fmt.name} classes 0-{n - 1}, 255 = ignore)")
                 continue
             stats["pixels"] += int(mask.size)
             stats["ignore_pixels"] += int(counts[IGNORE_INDEX])
             for class_id in range(n):
                 stats["class_pixels"][class_id] += int(counts[class_id])
                 if summary and class_id > 0 and counts[class_id]:
-                    histogram = np.bincount(np.searchsorted(SIZE_BINS, _object_sizes(mask, class_id), side="right"), minlength=len(SIZE_BINS) + 1)
+                    histogram = np.bincount(np.searchsorted(SIZE_BINS, object_sizes(mask, class_id), side="right"), minlength=len(SIZE_BINS) + 1)
                     row = stats["object_sizes"][names[class_id]]
                     for b, c in enumerate(histogram.tolist()):
                         row[b] += c

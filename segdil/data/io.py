@@ -33,6 +33,13 @@ DEFAULT_MAX_PIXELS = 2**28  # 268 megapixels, e.g. 16384 x 16384; large aerial/m
 MAX_PIXELS_ENV = "SEGDIL_MAX_IMAGE_PIXELS"
 
 
+def list_images(folder: Path) -> list[Path]:
+    """Image files in ``folder`` (by extension, case-insensitive), sorted by name; hidden files skipped."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS)
+
+
 def max_image_pixels() -> int:
     """The largest image (width x height) segdil decodes: ``$SEGDIL_MAX_IMAGE_PIXELS``, else 2^28."""
     text = os.environ.get(MAX_PIXELS_ENV)
@@ -47,8 +54,9 @@ def max_image_pixels() -> int:
     return value
 
 
-def _open(path: Path, what: str) -> Image.Image:
-    """Open and fully decode ``path`` so that truncated files fail here, not later."""
+def open_decoded(path: Path, what: str) -> Image.Image:
+    """Open and fully decode ``path`` (``what``: "image", "mask", ... for the messages) so that
+    truncated, empty and oversized files are one-line errors here, not later."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -86,7 +94,7 @@ def _as_uint8_from_wide(array: np.ndarray) -> np.ndarray:
 def load_image(path: str | Path) -> np.ndarray:
     """Read any supported image as uint8 H x W x 3 RGB (see the module docstring for conversions)."""
     path = Path(path)
-    image = _open(path, "image")
+    image = open_decoded(path, "image")
     mode = image.mode
     if mode in ("RGB", "L"):
         array = np.array(image)
@@ -110,7 +118,7 @@ def load_image(path: str | Path) -> np.ndarray:
 def load_mask(path: str | Path) -> np.ndarray:
     """Read a class-index mask as uint8 H x W; palette PNGs give their indices, RGB masks raise."""
     path = Path(path)
-    image = _open(path, "mask")
+    image = open_decoded(path, "mask")
     mode = image.mode
     if mode in ("L", "P"):
         array = np.array(image)
@@ -153,6 +161,7 @@ def class_palette(class_colors: Sequence[Sequence[int]] | None = None, class_nam
     (ignore) is white."""
     colors = np.array(default_palette(256), dtype=np.uint8)
     if class_colors is None and class_names is not None:
+        # not at the top: synth imports io back (synth -> synth_street -> cityscapes -> io)
         from segdil.data.synth import SYNTH_CLASSES, SYNTH_COLORS
 
         if list(class_names) == list(SYNTH_CLASSES[: len(class_names)]):

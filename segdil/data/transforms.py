@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from segdil.config import DataConfig
+from segdil.data.io import list_images
 from segdil.errors import SegdilError
 
 IMAGE_FILL = 0
@@ -51,8 +52,6 @@ def resolve_crop_size(cfg: DataConfig) -> int:
         from pathlib import Path
 
         from PIL import Image
-
-        from segdil.data.folder import list_images
 
         folder = Path(cfg.root) / cfg.train_split / "images"
         files = list_images(folder)

@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from segdil.data.formats import Format
-from segdil.data.io import _open, default_palette
+from segdil.data.format_base import Format
+from segdil.data.io import default_palette, open_decoded
 from segdil.errors import SegdilError
 
 VOC_CLASSES = [
@@ -58,7 +58,7 @@ class VOC(Format):
 
     @classmethod
     def decode(cls, path: Path) -> np.ndarray:
-        image = _open(Path(path), "mask")
+        image = open_decoded(Path(path), "mask")
         if image.mode in ("RGB", "RGBA"):
             raise SegdilError(
                 f"{path}: RGB mask; VOC masks are palette PNGs whose palette index is the class (255 = ignore): "

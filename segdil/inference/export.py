@@ -20,7 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from segdil.atomic import atomic_path
+from segdil.checkpoint import load_checkpoint, model_from_checkpoint
 from segdil.errors import SegdilError
+from segdil.inference.fuse import fold_batchnorm
+from segdil.outputs import check_output
 
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 DEFAULT_OPSET = 17
@@ -125,10 +128,6 @@ def export_checkpoint(
     checkpoint's model without folding, so ``fuse`` is checked too. ``out`` is never the
     checkpoint, and an existing ``out`` is replaced only with ``overwrite``.
     """
-    from segdil.checkpoint import load_checkpoint, model_from_checkpoint
-    from segdil.inference.fuse import fold_batchnorm
-    from segdil.outputs import check_output
-
     _require("onnx")
     _require("onnxruntime")
     out = Path(out)

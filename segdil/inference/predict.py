@@ -30,7 +30,15 @@ import numpy as np
 import torch
 
 from segdil.atomic import TEMP_SUFFIX, atomic_write
+from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
+from segdil.data.io import IMAGE_EXTS, class_palette, load_image, save_image, save_mask
+from segdil.data.transforms import to_tensor
+from segdil.device import resolve_device
 from segdil.errors import SegdilError
+from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
+from segdil.inference.tiling import same_size_runs
+from segdil.inference.tta import tta_logits
+from segdil.models import model_class
 
 OVERLAY_ALPHA = 0.5
 
@@ -178,8 +186,6 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
 
 def check_predictable(ckpt: dict, checkpoint: Path) -> dict:
     """The checkpoint's ``model_args``, when its model segments RGB images; else a one-line error."""
-    from segdil.models import model_class
-
     model_args = ckpt["model_args"]
     if model_class(model_args.get("name")).is_classifier:
         raise SegdilError(f"{checkpoint}: model {model_args.get('name')!r} classifies whole images; segdil predict needs a segmentation model")
@@ -220,12 +226,6 @@ def predict_files(
     :class:`segdil.inference.tta.TTA`) averages the softmax probabilities of flipped/rescaled views.
     """
     from tqdm import tqdm
-
-    from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
-    from segdil.data.io import IMAGE_EXTS, class_palette
-    from segdil.device import resolve_device
-    from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
-    from segdil.inference.tta import tta_logits
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
@@ -279,8 +279,6 @@ def _write_batch(batch_jobs, images, logits, palette, summary: PredictSummary, b
 
 def write_outputs(job: PredictJob, image: np.ndarray, logits: torch.Tensor, palette: np.ndarray) -> None:
     """Write the mask (and overlay and probabilities when asked) of one image."""
-    from segdil.data.io import save_image, save_mask
-
     mask = logits.argmax(0).to(torch.uint8).numpy()
     if job.probs is not None:
         _save_npy(job.probs, torch.softmax(logits, 0).to(torch.float16).numpy())
@@ -298,9 +296,6 @@ def overlay_image(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alph
 def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar, ahead: int = 2) -> Iterator[tuple[list, list, torch.Tensor]]:
     """Runs of up to ``batch_size`` readable images of one size, decoded and normalised ``ahead``
     batches in advance by a reader thread; unreadable files go to ``summary.failed``."""
-    from segdil.data.transforms import to_tensor
-    from segdil.inference.tiling import same_size_runs
-
     done = object()
     batches: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
@@ -337,8 +332,6 @@ def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar, ahead: i
 
 
 def _readable(jobs, summary: PredictSummary, bar) -> Iterator[tuple[PredictJob, np.ndarray]]:
-    from segdil.data.io import load_image
-
     for job in jobs:
         try:
             yield job, load_image(job.source)

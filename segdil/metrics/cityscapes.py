@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from segdil.data.cityscapes import CLASS_NAMES, INSTANCE_CLASSES
+from segdil.metrics.instances import InstanceEvaluator
 
 # cityscapesscripts/evaluation/evalPixelLevelSemanticLabeling.py, args.avgClassSize (pixels)
 AVG_CLASS_SIZE = {
@@ -33,8 +34,6 @@ def cityscapes_evaluator(size_bins=(8, 16, 32, 64), small_threshold: float = 16.
 
     No background class: every train class is scored, objects are the instances of the 8 instance classes.
     """
-    from segdil.metrics.instances import InstanceEvaluator
-
     return InstanceEvaluator(
         len(CLASS_NAMES), 255, tuple(size_bins), small_threshold, None, device,
         instance_sizes=INSTANCE_SIZES, instance_classes=INSTANCE_CLASSES, iiou_weights="cityscapes official average instance sizes",

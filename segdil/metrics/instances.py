@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.ndimage import find_objects
 
+from segdil.metrics.confusion import false_positives
 from segdil.metrics.evaluator import Evaluator
 from segdil.metrics.objects import (
     OBJECT_DTYPE,
@@ -145,8 +146,6 @@ class InstanceEvaluator(Evaluator):
         self._reduced = None
 
     def compute(self) -> dict[str, Any]:
-        from segdil.metrics.confusion import false_positives
-
         result = super().compute()
         matrix, objects = self._reduced if self._reduced is not None else (self.confusion.matrix, self.objects())
         if self.instance_sizes is not None:
@@ -170,27 +169,3 @@ def average_instance_sizes(dataset, num_classes: int, ignore_index: int = 255, b
         np.add.at(total, objects["class"], objects["area"])
         np.add.at(count, objects["class"], 1)
     return {c: float(total[c] / count[c]) for c in range(num_classes) if count[c]}
-
-
-def evaluator_for_dataset(fmt: str, root, train_split: str, dataset, num_classes: int, ignore_index: int, size_bins, small_threshold: float, background, device) -> Optional[InstanceEvaluator]:
-    """The evaluator of a dataset with instances: Cityscapes' official one, or instance objects with
-    iIoU weights from the training split's average instance sizes; None for data without instances."""
-    from segdil.errors import SegdilError
-
-    if fmt == "cityscapes":
-        from segdil.metrics.cityscapes import CLASS_NAMES, cityscapes_evaluator
-
-        if num_classes != len(CLASS_NAMES):
-            raise SegdilError(f"--format cityscapes: the model predicts {num_classes} classes, Cityscapes has {len(CLASS_NAMES)} train IDs; evaluate a model trained with data.format: cityscapes")
-        return cityscapes_evaluator(size_bins, small_threshold, device)
-    if getattr(dataset, "instances", None) is None:
-        return None
-    from segdil.data.formats import open_dataset
-
-    try:
-        train = open_dataset(fmt, root, train_split)
-        sizes = average_instance_sizes(train, num_classes, ignore_index, background) if getattr(train, "instances", None) is not None else None
-    except SegdilError:
-        sizes = None
-    weights = f"average instance sizes of the {train_split} split" if sizes else ""
-    return InstanceEvaluator(num_classes, ignore_index, tuple(size_bins), small_threshold, background, device, instance_sizes=sizes or None, iiou_weights=weights)

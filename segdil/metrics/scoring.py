@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from segdil.config import EvalConfig
+from segdil.data.folder import index_masks
+from segdil.data.io import load_mask
 from segdil.errors import SegdilError, shown
+from segdil.metrics.evaluator import Evaluator
 
 
 def evaluate(
@@ -61,9 +65,6 @@ def eval_folders(pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: i
     """Score every ground-truth mask in ``gt_dir`` against the prediction of the same name."""
     import torch
 
-    from segdil.config import EvalConfig
-    from segdil.data.io import load_mask
-
     pairs = match_predictions(pred_dir, gt_dir)
     ev = EvalConfig()
     evaluator = _evaluator(num_classes, ignore_index, ev.size_bins, ev.small_threshold, ev.background_class if background == "default" else background, "cpu")
@@ -89,8 +90,6 @@ def eval_folders(pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: i
 
 def match_predictions(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
     """(prediction, ground truth) pairs: ``PRED_DIR/<name>.png`` for every ``GT_DIR/<name>.png``."""
-    from segdil.data.folder import index_masks
-
     for flag, folder in (("--pred", pred_dir), ("--gt", gt_dir)):
         if not folder.is_dir():
             raise SegdilError(f"{folder}: {flag} folder not found")
@@ -137,6 +136,8 @@ def eval_checkpoint(
     Prediction is ``segdil predict``'s (``Predictor`` with ``inference``), with ``tta`` views averaged."""
     import torch
 
+    # the model stack (checkpoints, models, albumentations, inference) loads in checkpoint mode only:
+    # scoring folders of prediction PNGs (segdil eval --pred) stays light
     from segdil.checkpoint import checked_model_args, checkpoint_config, load_checkpoint, model_from_checkpoint
     from segdil.data.formats import open_dataset
     from segdil.data.transforms import to_tensor
@@ -144,7 +145,6 @@ def eval_checkpoint(
     from segdil.inference.engine import InferenceOptions, Predictor
     from segdil.inference.tiling import same_size_runs
     from segdil.inference.tta import tta_logits
-    from segdil.metrics.instances import evaluator_for_dataset
     from segdil.models import model_class
 
     ckpt = load_checkpoint(checkpoint)
@@ -200,11 +200,32 @@ def eval_checkpoint(
 
 
 def _evaluator(num_classes: int, ignore_index: int, size_bins, small_threshold: float, background: int | None, device):
-    from segdil.metrics import Evaluator
-
     if background is not None and not 0 <= background < num_classes:
         raise SegdilError(f"--background-class {background}: not a class in 0..{num_classes - 1}; use 'none' when every class has objects")
     try:
         return Evaluator(num_classes, ignore_index, tuple(size_bins), small_threshold, background, device)
     except ValueError as exc:
         raise SegdilError(f"eval settings: {exc}") from None
+
+
+def evaluator_for_dataset(fmt: str, root, train_split: str, dataset, num_classes: int, ignore_index: int, size_bins, small_threshold: float, background, device):
+    """The evaluator of a dataset with instances: Cityscapes' official one, or instance objects with
+    iIoU weights from the training split's average instance sizes; None for data without instances."""
+    # checkpoint mode only, like eval_checkpoint's imports: scoring PNG folders loads neither
+    from segdil.data.formats import open_dataset
+    from segdil.metrics.cityscapes import CLASS_NAMES, cityscapes_evaluator
+    from segdil.metrics.instances import InstanceEvaluator, average_instance_sizes
+
+    if fmt == "cityscapes":
+        if num_classes != len(CLASS_NAMES):
+            raise SegdilError(f"--format cityscapes: the model predicts {num_classes} classes, Cityscapes has {len(CLASS_NAMES)} train IDs; evaluate a model trained with data.format: cityscapes")
+        return cityscapes_evaluator(size_bins, small_threshold, device)
+    if getattr(dataset, "instances", None) is None:
+        return None
+    try:
+        train = open_dataset(fmt, root, train_split)
+        sizes = average_instance_sizes(train, num_classes, ignore_index, background) if getattr(train, "instances", None) is not None else None
+    except SegdilError:
+        sizes = None
+    weights = f"average instance sizes of the {train_split} split" if sizes else ""
+    return InstanceEvaluator(num_classes, ignore_index, tuple(size_bins), small_threshold, background, device, instance_sizes=sizes or None, iiou_weights=weights)

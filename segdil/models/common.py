@@ -1,9 +1,11 @@
-"""Small pieces shared by the model families: conv-norm-ReLU and pad-to-a-multiple."""
+"""Small pieces shared by the model families: conv-norm-ReLU, pad-to-a-multiple, and the
+BatchNorm-safe wrapper of a checkpointed block."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,3 +55,30 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph))
     return x, (h, w)
+
+
+class RecomputeOnce:
+    """Calls ``block``; on the second call (the recomputation in backward) BatchNorm running
+    statistics are left untouched, so a checkpointed step updates them exactly once."""
+
+    def __init__(self, block: nn.Module):
+        self.block, self.calls = block, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        with _frozen_bn_stats(self.block) if self.calls > 1 else contextlib.nullcontext():
+            return self.block(x)
+
+
+@contextlib.contextmanager
+def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)

@@ -8,10 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from segdil.checkpoint import checkpoint_state_dict
 from segdil.errors import SegdilError
 from segdil.models import create_model_quietly, model_class, rf_stack_args
 from segdil.rf import analyze_stack, comparison_stack, describe_stack
+from segdil.rf.erf import default_size, effective_receptive_field, erf_summary
+from segdil.rf.plot import MAX_DRAWN_RF, plot_erf, plot_stack
 from segdil.rf.report import check_stack, erf_lines, format_report, parse_rates
 
 
@@ -20,7 +21,7 @@ def receptive_field_report(
     repeat: int | None,
     kernel: int | None,
     model_args: dict[str, Any] | None,
-    ckpt: dict[str, Any] | None,
+    weights: dict[str, Any] | None,
     checkpoint_path: str | None,
     plot_path: str | None,
     erf_path: str | None,
@@ -29,7 +30,8 @@ def receptive_field_report(
     seed: int,
     device: str,
 ) -> tuple[dict[str, Any], list[str], bool]:
-    """The JSON result, the text lines, and whether the stack grids; writes the requested plots."""
+    """The JSON result, the text lines, and whether the stack grids; writes the requested plots.
+    ``weights``: the state dict of ``checkpoint_path`` for the ERF (None: random init from ``seed``)."""
     result: dict = {}
     lines: list[str] = []
     report = None
@@ -55,29 +57,23 @@ def receptive_field_report(
         lines = format_report(report) + lines
     if plot_path and report is None:
         raise SegdilError("--plot: there is no analytic stack to draw for this model; use --erf")
-    from segdil.rf.plot import MAX_DRAWN_RF
-
     if plot_path and report.receptive_field > MAX_DRAWN_RF:
         raise SegdilError(f"--plot: receptive field {report.receptive_field} is too large to draw (at most {MAX_DRAWN_RF}); drop --plot or use smaller rates")
 
     erf_map = None
     if erf_path:
-        from segdil.rf.erf import default_size, effective_receptive_field, erf_summary
-
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SegdilError(f"--device {device}: CUDA is not available here; use --device cpu")
         size = size or default_size(report)
-        model = build_model(model_args, ckpt, seed)
+        model = build_model(model_args, weights, seed)
         try:
             erf_map = effective_receptive_field(model, size, model_args.get("in_channels", 3), samples, seed, device)
         except ValueError as exc:
             raise SegdilError(f"--erf: {exc}") from None
         summary = erf_summary(erf_map, report)
-        source = f"{model_args['name']}, weights from {checkpoint_path}" if ckpt else f"{model_args['name']}, random init (seed {seed})"
+        source = f"{model_args['name']}, weights from {checkpoint_path}" if weights is not None else f"{model_args['name']}, random init (seed {seed})"
         result["erf"] = {**summary, "source": source, "samples": samples}
         lines += erf_lines(summary, report, source, samples)
-
-    from segdil.rf.plot import plot_erf, plot_stack
 
     if plot_path:
         comparison = comparison_stack(report)
@@ -92,15 +88,16 @@ def receptive_field_report(
     return result, lines, report is not None and report.gridding
 
 
-def build_model(model_args: dict[str, Any], checkpoint: dict[str, Any] | None = None, seed: int = 0) -> nn.Module:
-    """The model ``model_args`` describes: random init from ``seed``, or the checkpoint's weights."""
+def build_model(model_args: dict[str, Any], weights: dict[str, Any] | None = None, seed: int = 0) -> nn.Module:
+    """The model ``model_args`` describes: random init from ``seed``, or ``weights`` (a checkpoint's
+    state dict, ``segdil.checkpoint.checkpoint_state_dict``)."""
     if model_class(model_args.get("name")).is_classifier:
         raise SegdilError(f"model.name: {model_args['name']!r} is a classifier (one score per image); the ERF needs a segmentation model")
     torch.manual_seed(seed)
     model = create_model_quietly(**model_args)  # gridding warnings: the analytic report says it already
-    if checkpoint is not None:
+    if weights is not None:
         try:
-            model.load_state_dict(checkpoint_state_dict(checkpoint))
+            model.load_state_dict(weights)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise SegdilError(f"--checkpoint: its weights do not fit the model of --config ({first}); drop --config to use the checkpoint's own model_args") from None

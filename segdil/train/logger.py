@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from segdil.atomic import open_log
+from segdil.data.io import default_palette
+
 PLAIN_EVERY_S = 30.0  # seconds between plain progress lines at most
 PLAIN_FRACTION = 0.1  # a plain line whenever another tenth of the steps is done
 _PROGRESS_RE = re.compile(r"^step (\d+)/(\d+) \(\d+%\) loss (\S+) lr (\S+) img/s (\S+) elapsed (\d+)s eta (\d+)s$")
@@ -105,8 +108,6 @@ class RunLogger:
             return
         from tqdm import tqdm
 
-        from segdil.atomic import open_log
-
         self.jsonl = open_log(work_dir / "metrics.jsonl")
         stream = stream or sys.stderr
         if _isatty(stream):
@@ -158,8 +159,6 @@ class RunLogger:
         if not (self.enabled and self.tb and samples):
             return
         import torch
-
-        from segdil.data.io import default_palette
 
         images, masks, preds = samples
         palette = torch.tensor(colors or default_palette(), dtype=torch.float32) / 255.0

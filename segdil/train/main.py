@@ -22,6 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from segdil.atomic import TEMP_SUFFIX, write_json, write_text
 from segdil.checkpoint import check_state_shapes, checkpoint_state_dict, load_checkpoint, save_checkpoint
 from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes, with_defaults
+from segdil.data import build_datasets
+from segdil.data.loader import build_loader
 from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError, shown
 from segdil.models import create_model, model_class
@@ -48,8 +50,6 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     model arguments are tried and a ``train.init_from`` checkpoint is read and matched against the
     model. The work dir is then locked for the run's life (``train/lock.py``).
     """
-    from segdil.data import build_datasets
-
     tc = cfg.train
     device, dist_info = setup_device(tc.device)
     if model_class(cfg.model["name"]).is_classifier:
@@ -102,7 +102,7 @@ def _train(
     train_model = DistributedDataParallel(run.model, device_ids=[device.index] if device.type == "cuda" else None) if dist_info.enabled else run.model
     if tc.compile:
         train_model = torch.compile(train_model)
-    loader, val_loader = build_loaders(cfg, train_ds, val_ds, dist_info, start=step * tc.batch_size)
+    loader, val_loader = build_loaders(cfg, train_ds, val_ds, dist_info, start=step * tc.batch_size, device=device)
 
     # ---- the loop
     train_model.train()
@@ -310,17 +310,15 @@ class Run:
         save_checkpoint(state, self.path / name)
 
 
-def build_loaders(cfg: Config, train_ds, val_ds, dist_info: DistInfo, start: int):
+def build_loaders(cfg: Config, train_ds, val_ds, dist_info: DistInfo, start: int, device: torch.device):
     """The training loader (resumable at sample ``start``) and this rank's validation shard."""
-    from segdil.data.loader import build_loader
-
     tc = cfg.train
     sampler = ResumableSampler(len(train_ds), seed=tc.seed, rank=dist_info.rank, world_size=dist_info.world_size, start=start)
-    loader = build_loader(train_ds, tc.batch_size, sampler=sampler, num_workers=cfg.data.num_workers, drop_last=True, seed=tc.seed)
+    loader = build_loader(train_ds, tc.batch_size, sampler=sampler, num_workers=cfg.data.num_workers, drop_last=True, seed=tc.seed, device=device)
     # folder images may differ in size and cannot share a batch unless padded to one size
     val_batch = max(1, tc.batch_size // 2) if cfg.data.root is None else 1
     val_shard = torch.utils.data.Subset(val_ds, range(dist_info.rank, len(val_ds), dist_info.world_size))
-    return loader, build_loader(val_shard, val_batch, num_workers=cfg.data.num_workers, seed=tc.seed)
+    return loader, build_loader(val_shard, val_batch, num_workers=cfg.data.num_workers, seed=tc.seed, device=device, announce=False)
 
 
 def setup_device(name: str) -> tuple[torch.device, DistInfo]:

@@ -10,13 +10,12 @@ from typing import Any
 import torch
 
 from segdil.config import Config
+from segdil.metrics import Evaluator
 
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, loader, num_classes: int, cfg: Config, device: torch.device, autocast, keep: int = 0) -> tuple[dict[str, Any], tuple]:
     """The validation metrics, and the first ``keep`` (image, mask, prediction) triples for pictures."""
-    from segdil.metrics import Evaluator
-
     ev = cfg.eval
     evaluator = Evaluator(num_classes, size_bins=tuple(ev.size_bins), small_threshold=ev.small_threshold, background_class=ev.background_class, device=device)
     model.eval()

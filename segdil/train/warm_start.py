@@ -19,13 +19,12 @@ from torch import nn
 
 from segdil.checkpoint import checkpoint_state_dict, load_checkpoint
 from segdil.errors import SegdilError
+from segdil.models import create_model_quietly
 
 
 def read_init_from(path: str | Path, model_args: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint ``train.init_from`` names, read and matched against the model ``model_args``
     describe (built on the meta device: nothing allocated, no weight files read); one-line errors."""
-    from segdil.models import create_model_quietly
-
     try:
         ckpt = load_checkpoint(path)
     except SegdilError as exc:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import warnings
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from segdil.models.base import SegModel
-from segdil.models.common import ConvNormAct, expand_widths
+from segdil.models.common import ConvNormAct, RecomputeOnce, expand_widths
+from segdil.rf import analyze_stack
 
 
 class HDCBlock(nn.Module):
@@ -113,51 +113,21 @@ class HDCNet(SegModel):
         x = self.stem(x)
         for block in self.blocks:
             if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
-                x = checkpoint(_RecomputeOnce(block), x, use_reentrant=False)
+                x = checkpoint(RecomputeOnce(block), x, use_reentrant=False)
             else:
                 x = block(x)
         return self.head(x)
 
 
-class _RecomputeOnce:
-    """Calls ``block``; on the second call (the recomputation in backward) BatchNorm running
-    statistics are left untouched, so a checkpointed step updates them exactly once."""
-
-    def __init__(self, block: nn.Module):
-        self.block, self.calls = block, 0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        with _frozen_bn_stats(self.block) if self.calls > 1 else contextlib.nullcontext():
-            return self.block(x)
-
-
-@contextlib.contextmanager
-def _frozen_bn_stats(module: nn.Module) -> Iterator[None]:
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
-    for m in norms:
-        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(norms, saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
-
 
 def stack_radius(rates: Sequence[int], blocks: int, stem: bool) -> int:
     """Half the analytic receptive field of an optional 3x3 stem and ``blocks`` HDC groups of
     ``rates`` (``segdil rf``): how far, per side, an output pixel reaches into the input."""
-    from segdil.rf import analyze_stack
-
     return analyze_stack(rates, repeat=blocks, kernel=3, stem=int(stem)).receptive_field // 2
 
 
 def check_gridding(rates: Sequence[int], repeat: int, strict: bool, stem: int = 0) -> None:
     """Warn (or raise with ``strict``) when the stacked kernels leave holes in the receptive field."""
-    from segdil.rf import analyze_stack
-
     report = analyze_stack(rates, repeat=repeat, kernel=3, stem=stem)
     if report.gridding:
         message = (

@@ -25,8 +25,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from segdil.models.base import SegModel
-from segdil.models.common import ConvNormAct, expand_widths, make_norm
-from segdil.models.hdc.model import HDCBlock, _RecomputeOnce, check_gridding, stack_radius
+from segdil.models.common import ConvNormAct, RecomputeOnce, expand_widths, make_norm
+from segdil.models.hdc.model import HDCBlock, check_gridding, stack_radius
 from segdil.models.hdc_context.context import ContextStream, EncoderContext, bilinear_window
 
 __all__ = ["HDCContextNet", "bilinear_window"]
@@ -213,7 +213,7 @@ class HDCContextNet(SegModel):
             if i > 0 and self.inject is not None:
                 y = y + upsample(ctx, self.inject[i - 1])
             if self.memory_saver == "checkpoint" and self.training and torch.is_grad_enabled():
-                y = checkpoint(_RecomputeOnce(block), y, use_reentrant=False)
+                y = checkpoint(RecomputeOnce(block), y, use_reentrant=False)
             else:
                 y = block(y)
         if ctx is not None:
