@@ -25,7 +25,7 @@ import torch
 from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
 from segdil.data.io import load_image
 from segdil.data.transforms import to_tensor
-from segdil.device import resolve_device
+from segdil.device import check_precision, resolve_device
 from segdil.errors import SegdilError
 from segdil.inference.engine import InferenceOptions, Predictor
 from segdil.inference.tta import TTA, parse_tta, tta_logits
@@ -43,6 +43,7 @@ class Model:
         args = ckpt["model_args"]
         if model_class(args.get("name")).is_classifier:
             raise SegdilError(f"{source}: model {args.get('name')!r} classifies whole images; segdil.load needs a segmentation model")
+        check_precision(inference.get("precision", "auto"), "precision")  # the vocabulary of train.precision and --precision
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.network = model_from_checkpoint(ckpt, self.device)
         data = checkpoint_config(ckpt).data
@@ -78,7 +79,8 @@ class Model:
 
 def load(checkpoint: str | Path, device: str = "auto", **inference: Any) -> Model:
     """The model of a segdil checkpoint (``best.pt``/``last.pt`` of a run) on ``device`` (auto, cpu, cuda:N).
-    ``inference``: ``InferenceOptions`` fields, e.g. ``precision="fp32"``, ``fuse=False``, ``memory_budget_mb=2048``."""
+    ``inference``: ``InferenceOptions`` fields, e.g. ``precision="fp32"`` (``auto``, ``bf16`` or ``fp32``, as
+    ``--precision``), ``fuse=False``, ``memory_budget_mb=2048``."""
     return Model(load_checkpoint(checkpoint), device, str(checkpoint), **inference)
 
 

@@ -3,21 +3,42 @@
 Training, validation, inference, compare and bench all take their device from
 :func:`resolve_device` and their autocast from :func:`autocast`. The policy: bf16 where the
 hardware computes it natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), float32 elsewhere.
-Training follows ``train.amp``: ``auto`` turns bf16 on for CUDA only (a CPU run stays bit-exact
-with earlier float32 runs), ``bf16`` everywhere, ``off`` never.
+
+One vocabulary names precision everywhere (``train.precision``, ``--precision`` of ``segdil
+predict``, ``eval`` and ``bench``, ``segdil.load(..., precision=...)``): :data:`PRECISIONS`, checked
+by :func:`check_precision`. ``bf16`` is bf16 autocast on any device, ``fp32`` never; ``auto`` is bf16
+where it is fast and safe for the job: training (:func:`train_amp`) on CUDA only (a CPU run stays
+bit-exact with earlier float32 runs); inference and bench (:func:`inference_amp`) on CUDA and on
+CPUs with native bf16.
+
+torch is imported inside the functions, so the command modules can name :data:`PRECISIONS` in
+their options without importing torch (``segdil --help`` stays fast).
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Any
 
-import torch
+from segdil.errors import SegdilError, shown
 
-from segdil.errors import SegdilError
+if TYPE_CHECKING:
+    import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")  # train.precision, --precision (predict, eval, bench), the API
+
+
+def check_precision(value: Any, where: str = "precision") -> str:
+    """``value`` when it is one of :data:`PRECISIONS`; else a one-line error naming ``where``."""
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise SegdilError(f"{where}: {shown(value)} is not a precision; use one of {', '.join(PRECISIONS)}")
+    return value
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    import torch
+
     if isinstance(name, torch.device):
         return name
     name = str(name).strip().lower()
@@ -46,6 +67,8 @@ def cpu_isa_allows_bf16() -> bool:
     below AVX512_CORE_BF16 (e.g. an AVX2-only CPU emulated on a newer one)."""
     import os
 
+    import torch
+
     if not torch.backends.cpu.get_cpu_capability().upper().startswith(("AVX512", "AMX")):
         return False
     cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").strip().upper()
@@ -55,6 +78,8 @@ def cpu_isa_allows_bf16() -> bool:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively: CUDA with bf16, CPUs with AVX512-BF16 or AMX
     (and torch's and oneDNN's instruction sets not capped below them, :func:`cpu_isa_allows_bf16`)."""
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -63,15 +88,24 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def train_amp(setting: str, device: torch.device) -> bool:
-    """``train.amp`` (auto, bf16, off) → whether training runs in bf16 autocast."""
-    return setting == "bf16" or (setting == "auto" and device.type == "cuda")
+def train_amp(precision: str, device: torch.device) -> bool:
+    """``train.precision`` → whether training runs in bf16 autocast (``auto``: on CUDA only)."""
+    precision = check_precision(precision, "train.precision")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def inference_amp(precision: str, device: torch.device) -> bool:
+    """``--precision`` of inference and bench → bf16 autocast? (``auto``: where :func:`native_bf16`)."""
+    precision = check_precision(precision, "--precision")
+    return native_bf16(device) if precision == "auto" else precision == "bf16"
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast when ``enabled``, else nothing."""
     if not enabled:
         return contextlib.nullcontext()
+    import torch
+
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
@@ -93,6 +127,8 @@ def environment(device: torch.device) -> dict:
     """What speed figures depend on besides the model: device, library versions, backend switches."""
     import datetime
     import os
+
+    import torch
 
     env = {
         "device": str(device),

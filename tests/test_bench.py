@@ -178,7 +178,7 @@ def test_train_speed_tool_times_each_config_against_the_first():
     assert float(rows["hdc_synth"][2]) == pytest.approx(count_flops(model, 256, 256) / 65536 / 1e3, abs=0.06)
 
 
-PRECISION_FLAGS = {"auto": [], "bf16": ["--amp"], "fp32": ["--no-amp"]}
+PRECISION_FLAGS = {"auto": [], "bf16": ["--precision", "bf16"], "fp32": ["--precision", "fp32"]}
 CEILING_ARGS = ["bench", "--conv-ceiling", "--size", "8", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu"]
 
 
@@ -204,9 +204,9 @@ def test_cli_conv_ceiling_every_precision_and_width_to_json(tmp_path, precision,
 def test_cli_conv_ceiling_json_is_refused_when_it_exists_unless_overwrite(tmp_path):
     out = tmp_path / "ceiling.json"
     out.write_text("keep\n")
-    refused = CliRunner().invoke(cli, [*CEILING_ARGS, "--no-amp", "--conv-channels", "2", "--json", str(out)])
+    refused = CliRunner().invoke(cli, [*CEILING_ARGS, "--precision", "fp32", "--conv-channels", "2", "--json", str(out)])
     assert refused.exit_code == 2 and "already exists" in refused.output and out.read_text() == "keep\n"
-    replaced = CliRunner().invoke(cli, [*CEILING_ARGS, "--no-amp", "--conv-channels", "2", "--json", str(out), "--overwrite"])
+    replaced = CliRunner().invoke(cli, [*CEILING_ARGS, "--precision", "fp32", "--conv-channels", "2", "--json", str(out), "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert json.loads(out.read_text())["channels"] == 2
     assert not list(tmp_path.glob(".*.tmp"))  # written through segdil.atomic: no temporary left
@@ -214,7 +214,7 @@ def test_cli_conv_ceiling_json_is_refused_when_it_exists_unless_overwrite(tmp_pa
 
 def test_cli_conv_ceiling_non_square(tmp_path):
     out = tmp_path / "ceiling.json"
-    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--size", "12x8", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-amp", "--conv-channels", "2", "--json", str(out)])
+    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--size", "12x8", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--precision", "fp32", "--conv-channels", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["size"] == [8, 12] and data["rows"][0]["flops"] == 2 * 9 * 2 * 2 * 96
@@ -231,7 +231,7 @@ def test_cli_conv_ceiling_non_square(tmp_path):
     ],
 )
 def test_cli_conv_ceiling_bad_values_are_one_line_errors(args, message):
-    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--device", "cpu", "--no-amp", "--size", "8", "--batch", "1", "--steps", "1", *args])
+    result = CliRunner().invoke(cli, ["bench", "--conv-ceiling", "--device", "cpu", "--precision", "fp32", "--size", "8", "--batch", "1", "--steps", "1", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
 
@@ -245,7 +245,7 @@ def test_vs_ceiling_times_the_conv_in_the_same_rounds_and_gives_shares(tmp_path)
     (row,) = result["variants"]
     assert row["ceiling_share"] == pytest.approx(row["tflops"] / ceiling["fp32"]["tflops"], rel=1e-2, abs=1e-3)
     out = tmp_path / "vs.json"
-    cli_result = CliRunner().invoke(cli, ["bench", "--model", "hdc", *TINY_SET, "--size", "16", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-data", "--no-amp", "--vs-ceiling", "--json", str(out)])
+    cli_result = CliRunner().invoke(cli, ["bench", "--model", "hdc", *TINY_SET, "--size", "16", "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-data", "--precision", "fp32", "--vs-ceiling", "--json", str(out)])
     assert cli_result.exit_code == 0, cli_result.output
     assert json.loads(out.read_text())["ceiling"]["channels"] == 8  # the model's width
     assert "ceiling: 3x3 conv 8->8" in cli_result.output
@@ -269,7 +269,7 @@ def test_bf16_is_not_native_when_the_instruction_set_is_capped(monkeypatch):
 
 # --------------------------------------------------------------------------- --sizes (issue 29)
 
-SWEEP_ARGS = ["bench", "--model", "hdc", *TINY_SET, "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--no-amp"]
+SWEEP_ARGS = ["bench", "--model", "hdc", *TINY_SET, "--batch", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--precision", "fp32"]
 
 
 @pytest.mark.parametrize("mode", ["--train", "--infer"])

@@ -5,7 +5,7 @@ import yaml
 from click.testing import CliRunner
 
 from segdil.cli import cli
-from segdil.config import Config, config_from_dict, load_config, parse_override
+from segdil.config import Config, config_from_dict, load_config, parse_override, resume_changes
 from segdil.errors import SegdilError
 
 CONFIGS = sorted(p for p in Path("configs").glob("*.yaml") if not p.name.startswith("_"))
@@ -66,6 +66,7 @@ def test_base_chain_of_two_levels_and_no_more(tmp_path):
         ({"c": "train: {lr: 0}"}, "c", "train.lr: 0.0 is out of range"),
         ({"b": "model: {name: hdc, rates: [1, 0]}"}, "b", "model: model 'hdc' refuses its arguments"),
         ({"c": "model: {name: hdc, init_from: run/last.pt}"}, "c", "model.init_from: no longer a model setting; use train.init_from"),
+        ({"b": "train: {amp: bf16}"}, "b", "train.amp: renamed to train.precision"),
     ],
 )
 def test_an_error_about_a_key_names_the_file_that_set_it(tmp_path, extra, where, message):
@@ -92,6 +93,17 @@ def test_round_trip_through_the_saved_dict():
     assert again == cfg
 
 
+@pytest.mark.parametrize("amp, precision", [("auto", "auto"), ("bf16", "bf16"), ("off", "fp32")])
+def test_a_saved_config_with_train_amp_reads_as_train_precision(amp, precision):
+    """Checkpoints and runs written before train.precision stay readable (a user's config is told instead)."""
+    saved = Config().to_dict()
+    saved["train"] = {k: v for k, v in saved["train"].items() if k != "precision"} | {"amp": amp}
+    assert config_from_dict(saved).train.precision == precision
+    new = Config().to_dict()
+    new["train"]["precision"] = precision
+    assert "train.precision" not in resume_changes(saved, new) and "train.amp" not in resume_changes(saved, new)
+
+
 def test_override_values_are_yaml():
     assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
     assert parse_override("a=null") == ("a", None)
@@ -105,7 +117,8 @@ def test_override_values_are_yaml():
     [
         ("train.max_step=5", "Error: train.max_step: unknown key; valid keys in train: max_steps, batch_size,"),
         ("train.max_steps=abc", "Error: train.max_steps: expected int, got 'abc'"),
-        ("train.amp=fp8", "Error: train.amp: expected one of 'auto', 'bf16', 'off', got 'fp8'"),
+        ("train.precision=fp8", "Error: train.precision: 'fp8' is not a precision; use one of auto, bf16, fp32"),
+        ("train.amp=off", "Error: train.amp: renamed to train.precision; use train.precision (auto, bf16 or fp32: amp auto -> precision auto, bf16 -> bf16, off -> fp32)"),
         ("model.name=resnet", "Error: model.name: unknown model 'resnet'; valid names: fcn, hdc, hdc_context, seed_classifier, smp"),
         ("model.widthz=3", "Error: model.widthz: unknown key for model 'hdc'; valid keys: in_channels, num_classes, widths,"),
         ("model.blocks=x", "Error: model.blocks: expected int, got 'x'"),

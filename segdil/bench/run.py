@@ -38,7 +38,7 @@ from segdil.bench.ceiling import (
 from segdil.bench.memory import current_rss_mb, memory_in_subprocess, peak_rss_mb
 from segdil.bench.steps import Measurement, build_runner, count_step_flops, timed_step, warm_up
 from segdil.bench.variants import Variant, check_variants, matrix_variants
-from segdil.device import environment, native_bf16, resolve_device
+from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError
 
 
@@ -234,7 +234,7 @@ def chosen_variants(mode: str, model_name: str, *, matrix: bool, variants: Optio
             chosen = [Variant(), *[v for v in chosen if v != Variant()]]
         return chosen
     if variants:
-        raise SegdilError("--variants: only with --matrix; for one variant use the switches (--amp, --compile, ...)")
+        raise SegdilError("--variants: only with --matrix; for one variant use the switches (--precision, --compile, ...)")
     return [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(mode == "infer") if fuse is None else fuse, memory_saver=memory_saver)]
 
 
@@ -245,7 +245,7 @@ def bench_from_options(
     batch: int,
     train: bool,
     device: str,
-    amp: Optional[bool],
+    precision: str,
     channels_last: bool,
     compile_: bool,
     compile_backend: str,
@@ -276,8 +276,7 @@ def bench_from_options(
     height, width = parse_size(size)
     set_threads(threads)
     dev = resolve_device(device)
-    precision = "auto" if amp is None else ("bf16" if amp else "fp32")  # predict's: auto keeps its bf16 guard
-    amp = native_bf16(dev) if amp is None else amp
+    amp = inference_amp(precision, dev)  # the variants' autocast; predict gets the word (auto keeps its bf16 guard)
     if conv_ceiling:
         result = ceiling_from_options(conv_channels, height, width, batch, dev, amp, channels_last, steps, warmup, default_steps(dev))
         text = format_conv_table(result)

@@ -35,7 +35,7 @@ from segdil.bench.memory import memory_probe_process
 from segdil.bench.run import bench, default_steps, parse_size, set_threads, size_text
 from segdil.bench.steps import count_step_flops
 from segdil.bench.variants import Variant, check_variants
-from segdil.device import environment, native_bf16, resolve_device
+from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError
 
 ROUND_TO = 32  # the largest images are stated in multiples of 32 pixels
@@ -236,7 +236,7 @@ def sweep_from_options(
     train: bool,
     batch: int,
     device: str,
-    amp: Optional[bool],
+    precision: str,
     channels_last: bool,
     compile_: bool,
     compile_backend: str,
@@ -274,7 +274,7 @@ def sweep_from_options(
         raise SegdilError(f"--max-memory-gb {max_memory_gb}: give a positive number of GB")
     limit_mb = max_memory_gb * 1024
     free = available_mb() if dev.type == "cpu" else None
-    variant = Variant(channels_last=channels_last, amp=native_bf16(dev) if amp is None else amp, compile=compile_, fuse=(mode == "infer") if fuse is None else fuse)
+    variant = Variant(channels_last=channels_last, amp=inference_amp(precision, dev), compile=compile_, fuse=(mode == "infer") if fuse is None else fuse)
     timed, warm = default_steps(dev)
     sweep = Sweep(mode, batch, dev, variant, timed if steps is None else steps, warm if warmup is None else warmup, compile_backend, limit_mb, min(limit_mb, AVAILABLE_SHARE * free) if free else limit_mb)
     result = sweep_sizes([(label, cfg.model) for label, cfg in models], shape, sweep)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from segdil.commands.options import precision_option
+
 
 def resolve_model(model: str | None, overrides: tuple[str, ...]):
     """A YAML path loads that config; a registered name starts from the defaults with ``model.name``."""
@@ -39,7 +41,7 @@ def model_label(model: str | None) -> str:
 @click.option("--batch", default=16, show_default=True, help="Images per step.")
 @click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast. Default: on for CUDA and for CPUs with native bf16 (AVX512-BF16, AMX).")
+@precision_option("bf16 autocast (bf16) or none (fp32); auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="NHWC memory format for weights and inputs.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (warm-up includes compilation).")
 @click.option("--compile-backend", default="inductor", show_default=True, help="torch.compile backend.")
@@ -52,7 +54,7 @@ def model_label(model: str | None) -> str:
 @click.option("--isolate-memory/--no-isolate-memory", default=True, show_default=True, help="With --matrix on CPU: measure each variant's peak RSS in a fresh process.")
 @click.option("--data/--no-data", "with_data", default=True, show_default=True, help="Also measure the data loader's img/s (synthetic images of --size).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--conv-ceiling", is_flag=True, help="Instead: GFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5); bf16 with --amp (the default where bf16 is native), fp32 with --no-amp.")
+@click.option("--conv-ceiling", is_flag=True, help="Instead: GFLOP/s of one 3x3 conv at --size/--batch (dilations 1, 2, 5); in the --precision (auto: bf16 where native).")
 @click.option("--vs-ceiling", is_flag=True, help="Also time the 3x3 conv ceiling (--conv-channels wide, fp32 and bf16, forward+backward) in the same rounds as the model and report each variant's share of it.")
 @click.option("--conv-channels", type=int, default=None, help="Channels of the ceiling's convolution [default: 64 with --conv-ceiling, the model's width with --vs-ceiling].")
 @click.option("--predict/--no-predict", "predict", default=None, help="With --infer: also time `segdil predict` end to end (JPEG photos decoded -> mask PNGs on disk) against one naive fp32 NCHW whole-image forward per image, in rounds. Default: on with --infer.")
@@ -71,7 +73,7 @@ def command(
     batch: int,
     train: bool,
     device: str,
-    amp: Optional[bool],
+    precision: str,
     channels_last: bool,
     compile_: bool,
     compile_backend: str,
@@ -114,7 +116,7 @@ def command(
         click.echo(
             sweep_from_options(
                 [(model_label(m), resolve_model(m, overrides)) for m in models or (None,)], sizes=sizes, train=train, batch=batch,
-                device=device, amp=amp, channels_last=channels_last, compile_=compile_, compile_backend=compile_backend, fuse=fuse,
+                device=device, precision=precision, channels_last=channels_last, compile_=compile_, compile_backend=compile_backend, fuse=fuse,
                 steps=steps, warmup=warmup, threads=threads, max_memory_gb=max_memory_gb, json_path=json_path, plot_path=plot_path,
                 refused={"--matrix": matrix, "--variants": variants is not None, "--conv-ceiling": conv_ceiling, "--vs-ceiling": vs_ceiling, "--memory-saver": memory_saver},
             )
@@ -126,7 +128,7 @@ def command(
     cfg = None if conv_ceiling else resolve_model(model, overrides)
     click.echo(
         bench_from_options(
-            cfg, size=size, batch=batch, train=train, device=device, amp=amp, channels_last=channels_last, compile_=compile_,
+            cfg, size=size, batch=batch, train=train, device=device, precision=precision, channels_last=channels_last, compile_=compile_,
             compile_backend=compile_backend, fuse=fuse, memory_saver=memory_saver, steps=steps, warmup=warmup, matrix=matrix,
             variants=variants, isolate_memory=isolate_memory, with_data=with_data, threads=threads, conv_ceiling=conv_ceiling,
             conv_channels=conv_channels, json_path=json_path, predict=predict, predict_images=predict_images,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from segdil.commands.options import precision_option
 from segdil.outputs import check_output
 
 
@@ -22,7 +23,7 @@ from segdil.outputs import check_output
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images in fp32).")
+@precision_option("With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images in fp32).")
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
 @click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never an input).")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from segdil.commands.options import precision_option
+
 
 @click.command("predict")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
@@ -17,7 +19,7 @@ import click
 @click.option("--tile", type=click.IntRange(min=1), default=None, help="Force tiles of this side (default: whole images within --memory-budget, else the largest tiles that fit).")
 @click.option("--overlap", type=click.IntRange(min=0), default=None, help="Pixels shared by neighbouring tiles (default: twice the model's receptive-field radius, so tiles equal the whole image; 128, blended, for models without one).")
 @click.option("--memory-budget", "memory_budget_mb", type=click.FloatRange(min=1), default=None, help="MB one forward pass may use; sets whole image vs tile size [default: 4096].")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True, help="auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere.")
+@precision_option("auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere.")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="NHWC memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (pays off on many images).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images of the same size per forward pass.")

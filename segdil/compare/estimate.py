@@ -43,7 +43,7 @@ def probe_step_s(entry: ModelEntry) -> float:
     cfg = entry.cfg
     device = resolve_device(cfg.train.device)
     crop = resolve_crop_size(cfg.data)
-    variant = Variant(channels_last=cfg.train.channels_last, amp=train_amp(cfg.train.amp, device))
+    variant = Variant(channels_last=cfg.train.channels_last, amp=train_amp(cfg.train.precision, device))
     runner = build_runner({**cfg.model, "num_classes": data_num_classes(cfg)}, variant, "train", crop, cfg.train.batch_size, device)
     runner.step()
     times = []

@@ -17,9 +17,16 @@ from typing import Any
 import yaml
 
 from segdil.config.bounded_yaml import safe_load_bounded
-from segdil.config.rules import check_model_args, check_ranges, validate_model_section
+from segdil.config.rules import (
+    check_model_args,
+    check_moved_keys,
+    check_ranges,
+    upgrade_moved_keys,
+    validate_model_section,
+)
 from segdil.config.schema import Config, default_model_section
 from segdil.config.values import build_dataclass, plain
+from segdil.device import check_precision
 from segdil.errors import SegdilError, shown
 
 MAX_BASE_LEVELS = 2  # a file, its base, and that base's base
@@ -45,6 +52,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         _record_sources(sources, raw, _nested(key, value), None)
         _set_path(raw, key, value)
     try:
+        check_moved_keys(raw)  # a user's config is told; a saved one is translated (config_from_dict)
         cfg = config_from_dict(raw)
         check_model_args(cfg.model)
     except SegdilError as exc:
@@ -121,9 +129,10 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     """Validate a plain dict (e.g. the one saved in a checkpoint) into a Config."""
     if not isinstance(raw, dict):
         raise SegdilError(f"a config must be a mapping of sections, got {type(raw).__name__}")
-    cfg = build_dataclass(Config, raw, "")
+    cfg = build_dataclass(Config, upgrade_moved_keys(raw), "")
     cfg.model = validate_model_section(cfg.model)
     check_ranges(cfg)
+    check_precision(cfg.train.precision, "train.precision")
     return cfg
 
 

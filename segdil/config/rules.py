@@ -102,6 +102,7 @@ def resume_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     model sections are compared with the constructor's defaults filled in (``widths: [32]`` and
     no ``widths`` at all are the same model when 32 is the default)."""
     changed: list[str] = []
+    saved, new = upgrade_moved_keys(saved), upgrade_moved_keys(new)
 
     def walk(a: Any, b: Any, key: str) -> None:
         if isinstance(a, dict) and isinstance(b, dict) and key != "model":
@@ -131,8 +132,38 @@ def with_defaults(model: dict[str, Any]) -> dict[str, Any]:
     return {**{p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}, **model}
 
 
-# model keys that became settings of another section: a config that still sets one is told where
-MOVED_MODEL_KEYS = {"init_from": "train.init_from (a warm start is a training setting, for every model)"}
+# keys that moved or were renamed: a config that still sets one is told where, in one line. A key
+# with a value mapping is also translated in saved configs (checkpoints, --resume), which stay readable.
+MOVED_KEYS: dict[str, tuple[str, str, dict[Any, Any] | None]] = {
+    # old dotted key: (new dotted key, why or how, old value -> new value)
+    "model.init_from": ("train.init_from", "a warm start is a training setting, for every model", None),
+    "train.amp": ("train.precision", "auto, bf16 or fp32: amp auto -> precision auto, bf16 -> bf16, off -> fp32", {"auto": "auto", "bf16": "bf16", "off": "fp32"}),
+}
+
+
+def check_moved_keys(raw: dict[str, Any]) -> None:
+    """A one-line error for the first key of ``MOVED_KEYS`` (outside ``model:``) that ``raw`` still sets."""
+    for old, (new, how, _) in MOVED_KEYS.items():
+        section, key = old.split(".", 1)
+        if section != "model" and isinstance(raw.get(section), dict) and key in raw[section]:
+            raise SegdilError(f"{old}: renamed to {new}; use {new} ({how})")
+
+
+def upgrade_moved_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (a checkpoint's, a run's) with the keys of ``MOVED_KEYS`` that have a value
+    mapping moved to their new names (an unknown old value is kept, and refused by its new key)."""
+    out = dict(raw)
+    for old, (new, _, values) in MOVED_KEYS.items():
+        section, key = old.split(".", 1)
+        if values is None or not isinstance(out.get(section), dict) or key not in out[section]:
+            continue
+        new_section, new_key = new.split(".", 1)
+        part = dict(out[section])
+        value = part.pop(key)
+        out[section] = part
+        target = out[new_section] = dict(out.get(new_section) or {})
+        target.setdefault(new_key, values.get(value, value) if isinstance(value, str) else value)
+    return out
 
 
 def validate_model_section(model: Any) -> dict[str, Any]:
@@ -153,8 +184,9 @@ def validate_model_section(model: Any) -> dict[str, Any]:
     for key, value in model.items():
         if key == "name":
             continue
-        if key not in valid and key in MOVED_MODEL_KEYS:
-            raise SegdilError(f"model.{key}: no longer a model setting; use {MOVED_MODEL_KEYS[key]}")
+        if key not in valid and f"model.{key}" in MOVED_KEYS:
+            new, why, _ = MOVED_KEYS[f"model.{key}"]
+            raise SegdilError(f"model.{key}: no longer a model setting; use {new} ({why})")
         if key not in valid:
             raise SegdilError(f"model.{key}: unknown key for model {shown(name)}; valid keys: {', '.join(valid)}")
         hint = hints.get(key, Any)

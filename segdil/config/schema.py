@@ -79,7 +79,7 @@ class TrainConfig:
     log_every: int = 10
     best_metric: str = "small_object_iou"
     device: str = "auto"
-    amp: Literal["auto", "bf16", "off"] = "auto"
+    precision: str = "auto"  # segdil.device.PRECISIONS; auto: bf16 on CUDA only (segdil.device.train_amp)
     channels_last: bool = True
     compile: bool = False
     deterministic: bool = False

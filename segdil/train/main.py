@@ -54,7 +54,7 @@ def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet:
     device, dist_info = setup_device(tc.device)
     if model_class(cfg.model["name"]).is_classifier:
         raise SegdilError(f"model.name={cfg.model['name']!r} is an image classifier; tools/train.py trains segmentation models")
-    amp = train_amp(tc.amp, device)
+    amp = train_amp(tc.precision, device)
     torch.backends.cudnn.benchmark = not tc.deterministic
     if tc.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
