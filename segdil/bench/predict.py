@@ -64,7 +64,7 @@ def briefly_trained(model_args: dict[str, Any], steps: int = 4, size: int = 64, 
 
     torch.manual_seed(seed)
     model = create_model_quietly(**model_args)
-    num_classes = int(model_args.get("num_classes") or model(torch.zeros(1, 3, size, size)).shape[1])
+    num_classes = int(model_args.get("num_classes") or model(torch.zeros(2, 3, size, size)).shape[1])  # 2: BatchNorm on pooled features needs more than one value in training mode
     data = DataConfig()
     dataset = SyntheticSegmentation("train", SynthConfig(n_train=4 * steps, size=size, max_object=size // 2, seed=seed), mean=data.mean, std=data.std)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
