@@ -16,7 +16,8 @@ from segdil.compare.matching import match_models, model_cost, scale_model
 from segdil.compare.plan import apply_match, plan_models, split_overrides
 from segdil.compare.plots import bin_centres, plot_cost_accuracy, plot_pool_sweep, plot_size_curves
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs, shipped_config
-from segdil.compare.report import METRIC_COLUMNS, write_report
+from segdil.compare.report import write_report
+from segdil.compare.report_blocks import METRIC_COLUMNS
 from segdil.errors import SegdilError
 
 # tiny data and schedule shared by every model; widths per model via LABEL:key=value

@@ -186,3 +186,26 @@ def test_the_top_level_parts_have_no_cycle():
 def test_no_module_uses_another_modules_private_names():
     found = [f"{_rel(path)} {use}" for path in SOURCES for use in private_uses_in(module_name(path), _tree(path), path.name == "__init__.py")]
     assert not found, "private names used across modules (make them public, or keep them in their module):\n" + "\n".join(found)
+
+
+def module_edges(within: str) -> dict[tuple[str, str], list[str]]:
+    """(importing module, imported module) -> ``file:line`` places, for the modules of the part ``within``."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for path in SOURCES:
+        source = module_name(path)
+        if part(source) != within:
+            continue
+        for line, target, _ in imports(path):
+            if target != source and target in MODULES and part(target) == within:
+                edges.setdefault((source, target), []).append(f"{_rel(path)}:{line}")
+    return edges
+
+
+def test_the_modules_of_data_and_compare_have_no_cycle():
+    """Inside a part too, no module imports one that imports it back (lazy imports included): segdil.data's
+    io and synth, and compare's report and its sections, once did."""
+    for within in ("segdil.data", "segdil.compare"):
+        edges = module_edges(within)
+        found = cycles(edges)
+        explained = [" -> ".join(cycle) + "\n" + "\n".join(f"    {a} -> {b}: {', '.join(edges[a, b])}" for a, b in zip(cycle, cycle[1:])) for cycle in found]
+        assert not found, f"import cycles between the modules of {within}:\n" + "\n".join(explained)

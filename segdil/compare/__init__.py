@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from segdil.atomic import write_json
-from segdil.data.io import class_palette
+from segdil.errors import SegdilError
 
 MATCH_TOLERANCE = 0.1
 OVERLAY_CROPS = 3
@@ -41,16 +41,16 @@ def compare(
     ``tta`` (``--tta`` values, e.g. ``["flip", "scales=0.5,1,1.5"]``) adds a test-time-augmented score of
     every run; ``live`` shows one overwritten progress line (default: when standard output is a terminal).
     """
+    # lazy, here and below: they load torch, and `segdil compare --help` imports this package
     from segdil.compare import execute, plan, report
     from segdil.compare.estimate import estimate
     from segdil.device import resolve_device
-    from segdil.errors import SegdilError
     from segdil.inference.tta import parse_tta
 
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
     tta_spec = parse_tta(list(tta))
-    environment = report.environment(argv)
+    environment = report.provenance(argv)
     started = time.perf_counter()
     entries = plan.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
     resolve_device(entries[0].cfg.train.device)  # a missing GPU is an error now, not in the first run
@@ -74,10 +74,10 @@ def compare(
 
 def _score_and_report(entries: list, records: list[dict[str, Any]], out: Path, *, seeds: int, match: str, sweep_pools: Sequence[int], overrides: Sequence[str], tta_spec, environment: dict[str, Any], started: float, echo: Callable[[str], None]) -> Path:
     """TTA scores (optional), aggregation over seeds, figures, ``results.json``, the report and the verdict."""
-    from segdil.compare import aggregate, report, verdict
+    from segdil.compare import aggregate, report, verdict  # lazy: torch (see compare())
 
     if tta_spec is not None:
-        from segdil.compare.tta_eval import add_tta_metrics
+        from segdil.compare.tta_eval import add_tta_metrics  # lazy: torch, and only with --tta
 
         add_tta_metrics(entries, records, tta_spec, out, echo)
     settings = {
@@ -106,11 +106,13 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     """The size curves, cost against accuracy, the pooling sweep, the overlays and the failure gallery,
     as PNGs under ``out/figures``; adds ``per_image`` (seed 0's small-object recall of every validation
     image, per model) and the crops shown to ``results``."""
+    # lazy: torch and matplotlib (see compare())
     from segdil.checkpoint import model_from_checkpoint
     from segdil.compare import crops, plots
     from segdil.compare.execute import run_dir
     from segdil.compare.verdict import metric_winner
     from segdil.data import build_datasets
+    from segdil.data.io import class_palette
     from segdil.device import resolve_device
 
     folder = Path(out) / "figures"

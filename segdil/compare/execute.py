@@ -20,11 +20,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from segdil.atomic import open_log, write_json
 from segdil.bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+from segdil.checkpoint import load_checkpoint
 from segdil.compare.plan import ModelEntry
+from segdil.compare.progress import CompareProgress, LogFollower
 from segdil.config import Config, config_from_dict, dump_config
+from segdil.device import resolve_device
 from segdil.errors import SegdilError
+from segdil.train.main import train
 
 # train() result keys that are not validation metrics
 RUN_KEYS = ("work_dir", "step", "train_s", "img_per_s")
@@ -51,9 +57,8 @@ def run_dir(out: Path, label: str, seed: int) -> Path:
 
 def warm_imports(cfg: Config) -> None:
     """Import what ``train()`` imports lazily, so that neither its memory nor its time counts as training."""
-
+    # imports in the function: importing is what it is for (called just before training is measured)
     import segmentation_models_pytorch  # noqa: F401  (the training loss imports it)
-    import torch
 
     import segdil.data
     import segdil.data.loader
@@ -82,12 +87,6 @@ def measure_training(cfg: Config, work_dir: Path, resume: bool = False) -> dict[
     just before it, after the modules ``train()`` needs are imported; the peak is reset first where
     Linux allows it, so the imports' own peak does not hide it. DataLoader workers are not counted.
     """
-    import torch
-
-    from segdil.checkpoint import load_checkpoint
-    from segdil.device import resolve_device
-    from segdil.train.main import train
-
     device = resolve_device(cfg.train.device)
     warm_imports(cfg)
     if device.type == "cuda":
@@ -138,8 +137,6 @@ def train_isolated(cfg: Config, work_dir: Path, log_path: Path, on_progress: Cal
     While it runs, ``on_progress`` gets the newest progress line of the log (parsed) about twice a second.
     On Ctrl-C the run gets the signal too: it finishes its step and saves ``last.pt`` before this returns.
     """
-    from segdil.compare.progress import LogFollower
-
     request = json.dumps({"config": cfg.to_dict(), "work_dir": str(Path(work_dir).resolve()), "resume": resume})
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -204,8 +201,6 @@ def run_models(entries: list[ModelEntry], seeds: int, out: Path, echo: Callable[
     output is a terminal) one line, redrawn, for the whole comparison; otherwise a line when each run
     starts and ends and a progress line at most every 30 s in between.
     """
-    from segdil.compare.progress import CompareProgress
-
     order = [(entry, seed) for seed in range(seeds) for entry in entries]
     live = sys.stdout.isatty() if live is None else live
     progress = CompareProgress([(e.label, s) for e, s in order], echo=echo, live=live, budget_s=entries[0].cfg.train.budget_s if entries else None)

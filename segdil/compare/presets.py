@@ -23,9 +23,7 @@ MAX_POOLS = 5
 
 def configs_dir() -> Path:
     """The ``configs/`` folder shipped next to the package (a source checkout or editable install)."""
-    import segdil
-
-    path = Path(segdil.__file__).resolve().parent.parent / "configs"
+    path = Path(__file__).resolve().parents[2] / "configs"
     if not path.is_dir():
         raise SegdilError(
             f"{path}: the shipped configs folder is not there (is segdil installed without its repository?); "

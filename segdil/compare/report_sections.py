@@ -1,11 +1,13 @@
-"""The sections of the compare report, top to bottom: each turns ``results.json`` into blocks."""
+"""The compare report built: its sections, top to bottom, each turning ``results.json`` into blocks
+(:mod:`segdil.compare.report_blocks`); :func:`build_blocks` is the whole report."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from segdil.compare.report import (
+from segdil.compare.plots import ACCURACY_AXES, COST_AXES, cost_points, shown_bins
+from segdil.compare.report_blocks import (
     COST_COLUMNS,
     METRIC_COLUMNS,
     Block,
@@ -24,6 +26,7 @@ from segdil.compare.report import (
     fmt_steps,
     schedule_words,
 )
+from segdil.compare.verdict import pareto_front, tta_line, verdict_lines
 
 
 def _intro_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
@@ -267,8 +270,6 @@ def _reproduce_section(results: dict[str, Any], figures: dict[str, Path]) -> lis
 
 def _verdict_blocks(results: dict[str, Any]) -> list[Block]:
     """The answer at a glance, generated from the numbers (``segdil.compare.verdict``)."""
-    from segdil.compare.verdict import verdict_lines
-
     lines = verdict_lines(results)
     if not lines:
         return []
@@ -285,9 +286,6 @@ def _verdict_blocks(results: dict[str, Any]) -> list[Block]:
 
 def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
     """Small-object IoU and mIoU against GFLOPs/MP and train img/s, with the Pareto front."""
-    from segdil.compare.plots import ACCURACY_AXES, COST_AXES, cost_points
-    from segdil.compare.verdict import pareto_front
-
     if "cost_accuracy" not in figures:
         return []
     blocks: list[Block] = [Heading(2, "Cost against accuracy")]
@@ -311,8 +309,6 @@ def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) ->
 
 def _tta_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
     """Each model with and without test-time augmentation."""
-    from segdil.compare.verdict import tta_line
-
     tta = results.get("tta")
     if not tta:
         return []
@@ -392,6 +388,9 @@ SECTIONS = (
 
 
 def _shown_bin_labels(results: dict[str, Any]) -> list[str]:
-    from segdil.compare.plots import shown_bins
-
     return [results["bin_labels"][i] for i in shown_bins(results)]
+
+
+def build_blocks(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
+    """The report, top to bottom."""
+    return [block for section in SECTIONS for block in section(results, figures)]

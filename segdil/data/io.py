@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from segdil.atomic import atomic_write
+from segdil.data.synth_shapes import SYNTH_CLASSES, SYNTH_COLORS
 from segdil.errors import SegdilError
 
 IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -161,9 +162,6 @@ def class_palette(class_colors: Sequence[Sequence[int]] | None = None, class_nam
     (ignore) is white."""
     colors = np.array(default_palette(256), dtype=np.uint8)
     if class_colors is None and class_names is not None:
-        # not at the top: synth imports io back (synth -> synth_street -> cityscapes -> io)
-        from segdil.data.synth import SYNTH_CLASSES, SYNTH_COLORS
-
         if list(class_names) == list(SYNTH_CLASSES[: len(class_names)]):
             class_colors = SYNTH_COLORS[: len(class_names)]
     for i, color in enumerate(list(class_colors or [])[:255]):

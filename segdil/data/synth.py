@@ -31,11 +31,9 @@ from torch.utils.data import Dataset
 
 from segdil.config import SynthConfig
 from segdil.data import synth_street as street
-from segdil.data.synth_shapes import LINE_MAX_FRACTION, SHAPES, rotate
+from segdil.data.synth_shapes import LINE_MAX_FRACTION, SHAPES, SYNTH_CLASSES, SYNTH_COLORS, rotate
 from segdil.errors import SegdilError
 
-SYNTH_CLASSES: tuple[str, ...] = ("background", "disc", "square", "triangle", "line")
-SYNTH_COLORS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (230, 40, 40), (40, 190, 60), (50, 90, 235), (235, 210, 30))
 SPLITS = ("train", "val")
 
 _HUES = {1: 0.0, 2: 125 / 360, 3: 225 / 360, 4: 55 / 360}
@@ -388,6 +386,7 @@ class SyntheticSegmentation(Dataset):
         return image, mask, ids
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # lazy: albumentations loads when samples are read, not for `segdil data synth` (which imports this module)
         from segdil.data.transforms import apply_transform, mask_to_tensor, to_tensor
 
         if self.length == 0:

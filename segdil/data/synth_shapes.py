@@ -1,4 +1,4 @@
-"""The shapes of the synthetic benchmark, drawn exactly at pixel centres."""
+"""The classes of the synthetic benchmark, their colours, and its shapes drawn exactly at pixel centres."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Callable
 
 import numpy as np
 
+# here, not in synth.py, so that segdil.data.io can name them without importing the generator (which imports io)
+SYNTH_CLASSES: tuple[str, ...] = ("background", "disc", "square", "triangle", "line")
+SYNTH_COLORS: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (230, 40, 40), (40, 190, 60), (50, 90, 235), (235, 210, 30))
 LINE_MAX_FRACTION = 0.9  # a line is at most this fraction of the image side long
 
 # Each shape returns (y0, x0, inside, shade) over its bounding box clipped to the image, or None.

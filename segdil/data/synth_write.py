@@ -19,12 +19,13 @@ from segdil.atomic import write_text
 from segdil.config import SynthConfig
 from segdil.data.io import save_image, save_mask
 from segdil.data.synth import (
-    SYNTH_COLORS,
     generate_sample,
     synth_class_colors,
     synth_class_names,
     validate_synth_config,
 )
+from segdil.data.synth_shapes import SYNTH_COLORS
+from segdil.data.synth_street_write import street_preview, write_street
 from segdil.errors import SegdilError
 
 
@@ -89,8 +90,6 @@ def _write_folder(tmp: Path, cfg: SynthConfig, progress: Optional[Callable[[int]
 
 
 def _write_street(tmp: Path, cfg: SynthConfig, progress: Optional[Callable[[int], None]]) -> None:
-    from segdil.data.synth_street_write import street_preview, write_street
-
     objects, decoys = write_street(tmp, cfg, progress)
     write_text(tmp / "objects.json", _objects_json(synth_class_names(cfg), cfg, objects, decoys))
     save_image(tmp / "preview.png", street_preview(cfg, min(2, cfg.n_train)))

@@ -21,6 +21,7 @@ from torch import nn
 from segdil.errors import SegdilError
 from segdil.models.common import ConvNormAct, make_norm
 from segdil.models.hdc.model import HDCBlock
+from segdil.models.smp.weights import load_weights_file, resolve_encoder_weights
 
 ENCODER_DEPTH = 5  # the smp encoder's stages: its deepest features are at stride 2^5 = 32
 
@@ -108,8 +109,6 @@ class EncoderContext(nn.Module):
     def __init__(self, in_channels: int, encoder: str, weights: Optional[str], width: int, image_pool: bool, norm: str):
         super().__init__()
         import segmentation_models_pytorch as smp
-
-        from segdil.models.smp.weights import load_weights_file, resolve_encoder_weights
 
         if encoder not in smp.encoders.get_encoder_names():
             raise ValueError(f"context_encoder={encoder!r}: not an smp encoder; see segmentation_models_pytorch.encoders.get_encoder_names()")
