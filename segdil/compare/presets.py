@@ -8,7 +8,7 @@ from pathlib import Path
 from segdil.errors import SegdilError
 
 PRESETS: dict[str, tuple[str, ...]] = {
-    # make demo: the flagship, the HDC net and FCN-pool4 at 16 channels on 64 px images, 15 s of training each
+    # make demo: the flagship, the HDC net and FCN-pool4 at 16 channels on 64 px images, 12 s of training each
     "demo": ("demo/hdc-context", "demo/hdc", "demo/fcn-pool4"),
     # the full-resolution HDC net, FCN with 4 pools (bilinear), FCN-8s-style skips, smp Unet-resnet18
     "small-objects": ("hdc-context_synth", "hdc_synth", "fcn-pool4_synth", "fcn8s_synth", "unet-r18_synth"),
