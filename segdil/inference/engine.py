@@ -29,9 +29,8 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   Tiled logits equal whole-image logits within atol 1e-5 in fp32 (measured at most 4e-7 on
   a model with image pooling, ``tests/test_fast_inference.py``).
 * **bf16 without losing the argmax** (``precision: auto``): weights stored in bf16 once and a
-  guard that runs an image in fp32 when bf16 would
-  flip more than ``GUARD_FRACTION`` of its pixels (:mod:`segdil.inference.precision`;
-  ``fp32_fallbacks`` counts those images).
+  guard that predicts an image again in fp32 when too many of its pixels have near-tied top two
+  classes in bf16 (:mod:`segdil.inference.precision`; ``fp32_fallbacks`` counts those images).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
   (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (:func:`segdil.inference.tiling.blend_tiles`,
   within the same budget); such models are run whole whenever the budget allows, which covers
@@ -47,21 +46,13 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from segdil.device import autocast, native_bf16, resolve_device
+from segdil.device import autocast, check_precision, inference_amp, resolve_device
 from segdil.errors import SegdilError
 from segdil.inference.live_memory import LiveTensorBytes
-from segdil.inference.precision import (
-    GUARD_FRACTION,
-    PRECHECK_FACTOR,
-    MarginErrors,
-    bf16_network,
-    calibrate,
-    image_expected_flips,
-)
+from segdil.inference.precision import bf16_network, needs_fp32
 from segdil.inference.tiling import blend_tiles
 from segdil.models.common import pad_to_multiple
 
-PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_MEMORY_BUDGET_MB = 4096  # per forward pass; leaves room on a 24 GB machine and a 16 GB GPU
 MEMORY_SAFETY = 1.5  # measured live tensors -> what the allocator and kernels' scratch add
 UNKNOWN_RF_OVERLAP = 128  # blended overlap for models without a receptive-field bound
@@ -81,8 +72,7 @@ class InferenceOptions:
     overlap: Optional[int] = None  # pixels shared by neighbouring tiles (default: from the receptive field)
 
     def check(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise SegdilError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision, "precision")
         if self.memory_budget_mb <= 0:
             raise SegdilError(f"memory budget {self.memory_budget_mb} MB: must be positive")
         if self.overlap is not None and self.overlap < 0:
@@ -96,9 +86,7 @@ REFERENCE = InferenceOptions(precision="fp32", fuse=False, channels_last=False) 
 
 def resolve_precision(precision: str, device: torch.device) -> bool:
     """Whether inference runs in bf16 autocast: ``auto`` follows :func:`segdil.device.native_bf16`."""
-    if precision not in PRECISIONS:
-        raise SegdilError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    return native_bf16(device) if precision == "auto" else precision == "bf16"
+    return inference_amp(precision, device)
 
 
 class Predictor:
@@ -195,30 +183,16 @@ class Predictor:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
         if not self.guard:
             return self._logits(images, self.amp)
-        out: list[Optional[torch.Tensor]] = [None] * len(images)
-        errors, bf16_ok = {}, []
-        for index in range(len(images)):  # per image: no image's precision depends on another
-            errors[index], crop_flips = self._calibrate(images[index : index + 1])
-            if crop_flips <= PRECHECK_FACTOR * GUARD_FRACTION:
-                bf16_ok.append(index)
-        if bf16_ok:
-            fast = self._logits(_subset(images, bf16_ok), True)
-            kept = [image_expected_flips(errors[index], logits) <= GUARD_FRACTION for index, logits in zip(bf16_ok, fast)]
-            if all(kept) and len(bf16_ok) == len(images):
-                return fast  # no copy: on 8000×6000 the logits alone are 0.8 GB
-            for index, logits, keep in zip(bf16_ok, fast, kept):
-                if keep:
-                    out[index] = logits
-            del fast, logits  # rejected bf16 logits are not held through the fp32 re-run
-        rerun = [index for index, logits in enumerate(out) if logits is None]
-        if rerun:
-            self.fp32_fallbacks += len(rerun)
-            slow = self._logits(_subset(images, rerun), False)
-            if len(rerun) == len(images):
-                return slow
-            for index, logits in zip(rerun, slow):
-                out[index] = logits
-        return torch.stack(out)  # type: ignore[arg-type]
+        fast = self._logits(images, True)
+        rerun = [index for index, logits in enumerate(fast) if needs_fp32(logits)]  # per image
+        if not rerun:
+            return fast
+        self.fp32_fallbacks += len(rerun)
+        if len(rerun) == len(images):
+            del fast  # not held through the fp32 run: on 8000×6000 the logits alone are 0.8 GB
+            return self._logits(images, False)
+        fast[rerun] = self._logits(_subset(images, rerun), False)
+        return fast
 
     def _logits(self, images: torch.Tensor, amp: bool) -> torch.Tensor:
         height, width = images.shape[-2:]
@@ -231,13 +205,6 @@ class Predictor:
                 return torch.cat([self._tiled(images[i : i + 1]) for i in range(len(images))])
         finally:
             self._amp_now = self.amp
-
-    def _calibrate(self, image: torch.Tensor) -> tuple[MarginErrors, float]:
-        """The guard's margin errors of one image and its expected flips on the calibration crops
-        (each crop predicted as an image of its own: what bf16 does to a model does not need the
-        whole image's context)."""
-        with torch.no_grad():
-            return calibrate(image, self.multiple, lambda crops, amp: self._run(crops, amp=amp))
 
     def margin(self) -> Optional[int]:
         """Context pixels each tile gets on an inner side (a multiple of ``input_multiple``); None:
