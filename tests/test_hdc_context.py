@@ -286,22 +286,14 @@ def test_encoder_weights_from_a_local_file(tmp_path):
 
 
 def test_imagenet_encoder_offline_fails_at_once_with_one_line(monkeypatch, tmp_path):
-    import socket
+    from helpers import refuse_network
 
     from segdil.errors import SegdilError
     from segdil.models.smp import weights
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(weights, "online", lambda *a, **k: False)
-    attempts = []  # "at once": no lookup or connection is tried
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network use in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    attempts = refuse_network(monkeypatch)  # "at once": no lookup or connection is tried
     with pytest.raises(SegdilError) as info:
         create_model("hdc_context", context_encoder="resnet18", encoder_weights="imagenet")
     message = info.value.message

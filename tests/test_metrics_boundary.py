@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import run_two_ranks
 
 from segdil.metrics import Evaluator
 from segdil.metrics.boundary import boundary_band, boundary_stats, boundary_width, class_labels
@@ -303,17 +304,7 @@ def _run_distributed(rank: int, world_size: int, init_file: str, queue) -> None:
 
 @pytest.mark.slow
 def test_all_reduce_gathers_boundary_and_per_image_statistics(tmp_path):
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_run_distributed, args=(rank, 2, str(tmp_path / "init"), queue)) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=120)
-        assert proc.exitcode == 0
-    results = dict(queue.get(timeout=5) for _ in procs)
+    results = dict(run_two_ranks(_run_distributed, tmp_path))
     pairs = []
     for rank in range(2):
         rng = np.random.default_rng(10 + rank)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import segmentation_models_pytorch as smp
 import torch
+from helpers import run_two_ranks
 
 from segdil.metrics import ConfusionMatrix, Evaluator, pixel_metrics
 
@@ -144,17 +145,7 @@ def _run_distributed(rank: int, world_size: int, init_file: str, queue) -> None:
 
 @pytest.mark.slow
 def test_all_reduce_sums_matrix_and_gathers_objects(tmp_path):
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_run_distributed, args=(rank, 2, str(tmp_path / "init"), queue)) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=120)
-        assert proc.exitcode == 0
-    results = dict((r[0], r[1:]) for r in (queue.get(timeout=5) for _ in procs))
+    results = dict((r[0], r[1:]) for r in run_two_ranks(_run_distributed, tmp_path))
 
     everything = Evaluator(3)
     for rank in range(2):

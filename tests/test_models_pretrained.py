@@ -4,7 +4,7 @@ import inspect
 
 import pytest
 import torch
-from helpers import TINY_SYNTH, make_checkpoint
+from helpers import TINY_SYNTH, make_checkpoint, refuse_network
 
 from segdil.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from segdil.config import load_config
@@ -21,17 +21,7 @@ def offline(monkeypatch, tmp_path):
 
 
 def test_imagenet_offline_fails_at_once_with_one_line(offline, monkeypatch):
-    import socket
-
-    attempts = []  # "at once": no lookup or connection is tried (so no timeout or retry is waited for)
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network use in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    attempts = refuse_network(monkeypatch)  # "at once": no lookup or connection is tried (so no timeout or retry is waited for)
     with pytest.raises(ValueError) as info:
         create_model("smp", encoder="resnet18", encoder_weights="imagenet")
     message = str(info.value)
