@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--size", default="8000x6000", help="width x height")
     args, predict_args = parser.parse_known_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    from segdil.bench.predict import sample_photos
+    from segdil.bench.predict_speed import sample_photos
 
     with tempfile.TemporaryDirectory() as tmp:
         photo = sample_photos(Path(tmp) / "in", height, width, 1)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from segdil.bench.steps import Measurement, build_runner, timed_step
+from segdil.bench.step_runner import Measurement, build_runner, timed_step
 from segdil.bench.variants import Variant
 from segdil.config import load_config
 from segdil.device import native_bf16, resolve_device

@@ -7,9 +7,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from segdil.bench.ceiling import conv_ceiling
+from segdil.bench.conv_ceiling import conv_ceiling
 from segdil.bench.run import bench, bench_loader
-from segdil.bench.steps import count_step_flops
+from segdil.bench.step_runner import count_step_flops
 from segdil.bench.variants import TRAIN_MATRIX, Variant, matrix_variants
 from segdil.cli import cli
 from segdil.config import DataConfig

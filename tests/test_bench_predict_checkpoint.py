@@ -2,7 +2,7 @@
 
 import pytest
 
-from segdil.bench.predict import briefly_trained
+from segdil.bench.predict_speed import briefly_trained
 from segdil.models import MODELS, model_class
 
 SEGMENTERS = [name for name in MODELS if not model_class(name).is_classifier]

@@ -195,7 +195,7 @@ def resolved_model(cfg: Config) -> dict:
     """The arguments the model is built with: the model section over the constructor's defaults."""
     import inspect
 
-    from segdil.config.values import plain
+    from segdil.config.coerce import plain
     from segdil.models import model_class
 
     parameters = inspect.signature(model_class(cfg.model["name"])).parameters.values()

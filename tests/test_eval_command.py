@@ -16,7 +16,7 @@ from segdil.checkpoint import save_checkpoint
 from segdil.cli import cli
 from segdil.data.io import save_image, save_mask
 from segdil.metrics import Evaluator
-from segdil.metrics.report import format_metrics
+from segdil.metrics.tables import format_metrics
 from segdil.models import create_model
 
 

@@ -189,7 +189,7 @@ def photos() -> list[np.ndarray]:
 
 @pytest.mark.parametrize("name", [n for n, cls in MODELS.items() if not cls.is_classifier])
 def test_fast_defaults_agree_with_the_fp32_whole_image_reference(name):
-    from segdil.bench.predict import briefly_trained
+    from segdil.bench.predict_speed import briefly_trained
 
     model = briefly_trained({"name": name, "num_classes": 4, **MODELS[name].tiny_args()}, steps=3, size=64)
     fast = Predictor(model, "cpu", InferenceOptions())  # bf16 where native, guarded: near-tied images re-run in fp32

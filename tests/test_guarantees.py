@@ -238,7 +238,7 @@ def test_eval_json_interrupted(tmp_path, monkeypatch, where):
     out.write_text('{"old": true}\n')
     crash_writes_of(monkeypatch, "metrics.json", where)
     from segdil.atomic import write_json
-    from segdil.metrics.scoring import evaluate
+    from segdil.evaluation import evaluate
 
     result, names = evaluate(None, None, None, ckpt, root, "val", 1, "cpu", 255, None)
     with pytest.raises(Crash):
@@ -276,7 +276,7 @@ def test_predict_output_interrupted(tmp_path, monkeypatch, name, where):
     from helpers import make_checkpoint
 
     from segdil.data.io import load_mask, save_image
-    from segdil.inference.predict import predict_files
+    from segdil.inference.predict_files import predict_files
 
     ckpt = make_checkpoint(tmp_path / "m.pt")
     source = tmp_path / "in" / "photo.jpg"

@@ -12,7 +12,7 @@ from helpers import run_two_ranks
 from segdil.metrics import Evaluator
 from segdil.metrics.boundary import boundary_band, boundary_stats, boundary_width, class_labels
 from segdil.metrics.per_image import image_mious, worst_mean
-from segdil.metrics.report import format_metrics
+from segdil.metrics.tables import format_metrics
 
 NEW_KEYS = ("boundary_iou", "per_class_boundary_iou", "per_image_miou", "worst_miou_10pct", "min_image_miou")
 

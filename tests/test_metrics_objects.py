@@ -291,7 +291,7 @@ def test_bad_arguments():
 
 
 def test_street_scale_bins_up_to_128_and_beyond():
-    from segdil.metrics.report import format_metrics
+    from segdil.metrics.tables import format_metrics
 
     gt = np.zeros((420, 420), np.uint8)
     gt[0:128, 200:328] = 1  # s exactly 128: bin >=128

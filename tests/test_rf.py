@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from segdil.checkpoint import save_checkpoint
 from segdil.commands.rf import command as rf_command
+from segdil.model_rf import build_model
 from segdil.models import create_model, rf_stack_args
-from segdil.models.receptive_field import build_model
 from segdil.rf import analyze_stack, comparison_stack, covering_group, gridding_group, hdc_rule
 from segdil.rf.erf import effective_receptive_field, erf_summary
 

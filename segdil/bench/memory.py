@@ -66,7 +66,7 @@ def current_rss_mb() -> float:
 
 def memory_probe(model_args: dict[str, Any], variant: Variant, mode: str, size: int, batch: int, compile_backend: str) -> dict[str, float]:
     """Run two steps of ``variant`` in this process and report its peak RSS (call in a fresh process)."""
-    from segdil.bench.steps import build_runner
+    from segdil.bench.step_runner import build_runner
 
     dev = torch.device("cpu")
     runner = build_runner(model_args, variant, mode, size, batch, dev, compile_backend)

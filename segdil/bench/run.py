@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from segdil.atomic import write_json
-from segdil.bench.ceiling import (
+from segdil.bench.conv_ceiling import (
     DILATIONS,
     DTYPES,
     ceiling_from_options,
@@ -36,7 +36,7 @@ from segdil.bench.ceiling import (
     format_conv_table,
 )
 from segdil.bench.memory import current_rss_mb, memory_in_subprocess, peak_rss_mb
-from segdil.bench.steps import Measurement, build_runner, count_step_flops, timed_step, warm_up
+from segdil.bench.step_runner import Measurement, build_runner, count_step_flops, timed_step, warm_up
 from segdil.bench.variants import Variant, check_variants, matrix_variants
 from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError
@@ -216,7 +216,7 @@ def format_table(result: dict[str, Any]) -> str:
         figures = ", ".join(f"{p} {ceiling[p]['tflops'] * 1e3:.1f} GFLOP/s" for p in DTYPES if ceiling.get(p))
         lines.append(f"ceiling: 3x3 conv {ceiling['channels']}->{ceiling['channels']} forward+backward, dilations {', '.join(map(str, ceiling['dilations']))}, same rounds: {figures}")
     if result.get("predict"):
-        from segdil.bench.predict import format_predict
+        from segdil.bench.predict_speed import format_predict
 
         lines.append(format_predict(result["predict"]))
     if result.get("data"):
@@ -270,7 +270,7 @@ def bench_from_options(
     """What ``segdil bench`` does with its options: the variants to time (the switches, or a
     matrix), the run, the table; the figures also go to ``json_path``. ``model_cfg`` is a
     resolved ``Config`` (unused for ``conv_ceiling``). With ``--infer``, ``predict`` (default on)
-    also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict``).
+    also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict_speed``).
     A training bench without ``threads`` runs with the torch threads training would use
     (``data.num_workers: auto`` lowers them to fit its workers, ``segdil.threads``)."""
     height, width = parse_size(size)
@@ -288,7 +288,7 @@ def bench_from_options(
             apply_thread_plan(model_cfg.data.num_workers, cuda=dev.type == "cuda", quiet=True)
         chosen = chosen_variants(mode, model_cfg.model["name"], matrix=matrix, variants=variants, channels_last=channels_last, amp=amp, compile_=compile_, fuse=fuse, memory_saver=memory_saver)
         if vs_ceiling:
-            from segdil.bench.ceiling import model_width
+            from segdil.bench.conv_ceiling import model_width
 
             conv_channels = model_width(model_cfg.model) if conv_channels is None else conv_channels
         result = bench(
@@ -297,7 +297,7 @@ def bench_from_options(
             ceiling_channels=conv_channels if vs_ceiling else None,
         )
         if mode == "infer" and (predict is None or predict):
-            from segdil.bench.predict import bench_predict
+            from segdil.bench.predict_speed import bench_predict
 
             result["predict"] = bench_predict(
                 model_cfg.model, height, width, images=predict_images, rounds=predict_rounds, device=str(dev), checkpoint=checkpoint,

@@ -6,7 +6,7 @@ as ``segdil bench`` builds it (defaults: channels_last, bf16 where native, Batch
 one (``model_class(name).supports_memory_saver``; it recomputes activations in the backward, so
 inference has nothing to save). Per (model, size):
 
-* FLOPs of a step on the meta device (:func:`segdil.bench.steps.count_step_flops`);
+* FLOPs of a step on the meta device (:func:`segdil.bench.step_runner.count_step_flops`);
 * peak memory: on CPU the peak resident set of a fresh process running two steps of the variant
   alone (:func:`segdil.bench.memory.memory_probe_process`); on CUDA the per-variant peak bench
   measures;
@@ -33,7 +33,7 @@ import torch
 from segdil.atomic import write_json
 from segdil.bench.memory import memory_probe_process
 from segdil.bench.run import bench, default_steps, parse_size, set_threads, size_text
-from segdil.bench.steps import count_step_flops
+from segdil.bench.step_runner import count_step_flops
 from segdil.bench.variants import Variant, check_variants
 from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError

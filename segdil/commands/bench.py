@@ -106,7 +106,7 @@ def command(
     """
     from segdil.bench.run import bench_from_options
     from segdil.errors import SegdilError
-    from segdil.outputs import check_output
+    from segdil.output_paths import check_output
 
     check_output(json_path, "--json", models, overwrite)
     if sizes is not None:

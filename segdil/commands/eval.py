@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from segdil.commands.options import precision_option
-from segdil.outputs import check_output
+from segdil.output_paths import check_output
 
 
 @click.command("eval")
@@ -55,10 +55,10 @@ def command(
     """
     # torch, the model stack and the file writer load when the command runs, not with its --help (segdil/cli.py)
     from segdil.atomic import write_json
+    from segdil.evaluation import evaluate
     from segdil.inference.engine import InferenceOptions
     from segdil.inference.tta import parse_tta
-    from segdil.metrics.report import format_metrics
-    from segdil.metrics.scoring import evaluate
+    from segdil.metrics.tables import format_metrics
 
     check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
 

@@ -62,7 +62,7 @@ def command(
     summary lists them and the exit code is then 1.
     """
     # torch and the model stack load when the command runs, not with its --help (segdil/cli.py)
-    from segdil.inference.predict import predict_files
+    from segdil.inference.predict_files import predict_files
     from segdil.inference.tta import parse_tta
 
     summary = predict_files(

@@ -8,7 +8,7 @@ import click
 
 from segdil.commands.options import config_options, resolve_config
 from segdil.errors import SegdilError
-from segdil.outputs import check_output
+from segdil.output_paths import check_output
 
 
 @click.command("rf")
@@ -46,7 +46,7 @@ def command(rates_text, repeat, kernel, config_path, checkpoint_path, overrides,
     if samples < 1 or (size is not None and size < 1):
         raise SegdilError("--samples/--size: must be at least 1")
 
-    from segdil.models.receptive_field import receptive_field_report  # torch: not with --help (segdil/cli.py)
+    from segdil.model_rf import receptive_field_report  # torch: not with --help (segdil/cli.py)
 
     check_output(plot_path, "--plot", [config_path, checkpoint_path], overwrite)
     check_output(erf_path, "--erf", [config_path, checkpoint_path, plot_path], overwrite)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from segdil.bench.steps import build_runner
+from segdil.bench.step_runner import build_runner
 from segdil.bench.variants import Variant
 from segdil.compare.plan import ModelEntry, data_num_classes
 from segdil.data.transforms import resolve_crop_size

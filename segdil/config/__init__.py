@@ -9,15 +9,6 @@ parsed as a YAML scalar or list. Unknown keys and wrong types are one-line error
 
 from segdil.config.bounded_yaml import MAX_YAML_NODES, safe_load_bounded
 from segdil.config.load import config_from_dict, dump_config, load_config, parse_override
-from segdil.config.rules import (
-    RANGES,
-    RESUMABLE_KEYS,
-    check_model_args,
-    check_ranges,
-    resume_changes,
-    validate_model_section,
-    with_defaults,
-)
 from segdil.config.schema import (
     Config,
     DataConfig,
@@ -26,6 +17,15 @@ from segdil.config.schema import (
     SynthConfig,
     TrainConfig,
     default_model_section,
+)
+from segdil.config.validate import (
+    RANGES,
+    RESUMABLE_KEYS,
+    check_model_args,
+    check_ranges,
+    resume_changes,
+    validate_model_section,
+    with_defaults,
 )
 
 __all__ = [

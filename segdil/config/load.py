@@ -17,15 +17,15 @@ from typing import Any
 import yaml
 
 from segdil.config.bounded_yaml import safe_load_bounded
-from segdil.config.rules import (
+from segdil.config.coerce import build_dataclass, plain
+from segdil.config.schema import Config, default_model_section
+from segdil.config.validate import (
     check_model_args,
     check_moved_keys,
     check_ranges,
     upgrade_moved_keys,
     validate_model_section,
 )
-from segdil.config.schema import Config, default_model_section
-from segdil.config.values import build_dataclass, plain
 from segdil.device import check_precision
 from segdil.errors import SegdilError, shown
 

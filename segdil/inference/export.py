@@ -23,7 +23,7 @@ from segdil.atomic import atomic_path
 from segdil.checkpoint import load_checkpoint, model_from_checkpoint
 from segdil.errors import SegdilError
 from segdil.inference.fuse import fold_batchnorm
-from segdil.outputs import check_output
+from segdil.output_paths import check_output
 
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 DEFAULT_OPSET = 17

@@ -2,7 +2,7 @@
 
 The analysis (``segdil.rf.analysis``) is pure: it imports nothing else from segdil, so the model
 families can check their stacks at construction. ``segdil.rf.plot`` draws it, ``segdil.rf.erf``
-measures the gradient ERF of a built model, ``segdil.rf.report`` formats the text report.
+measures the gradient ERF of a built model, ``segdil.rf.text`` formats the text report.
 """
 
 from segdil.rf.analysis import (

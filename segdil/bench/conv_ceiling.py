@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from segdil.bench.steps import StepRunner, hw, sync
+from segdil.bench.step_runner import StepRunner, hw, sync
 from segdil.bench.variants import Variant
 from segdil.device import environment, resolve_device
 from segdil.errors import SegdilError

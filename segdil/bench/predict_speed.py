@@ -8,7 +8,7 @@ statistics are not trivial), and then times in rounds, one of each per round:
 
 * ``naive``: one fp32, NCHW, unfused, eager whole-image forward of one (already decoded) image,
   model only — the reference;
-* ``predict``: :func:`segdil.inference.predict.predict_files` over all images with the given
+* ``predict``: :func:`segdil.inference.predict_files.predict_files` over all images with the given
   options, end to end (reading, decoding, forward, argmax, mask PNG written), per image.
 
 Ratios come from the same rounds, so load from other processes falls on both alike. Pixel
@@ -113,7 +113,7 @@ def bench_predict(
     from segdil.data.io import load_image, load_mask
     from segdil.data.transforms import to_tensor
     from segdil.device import resolve_device
-    from segdil.inference.predict import predict_files
+    from segdil.inference.predict_files import predict_files
 
     dev = resolve_device(device)
     options = dict(predict_options or {})

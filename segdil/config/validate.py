@@ -6,8 +6,8 @@ import inspect
 import typing
 from typing import Any
 
+from segdil.config.coerce import coerce, plain
 from segdil.config.schema import Config
-from segdil.config.values import coerce, plain
 from segdil.errors import SegdilError, shown
 
 # Every numeric setting with a valid range, checked in one place (config_from_dict): key -> (low,

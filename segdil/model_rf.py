@@ -13,7 +13,7 @@ from segdil.models import create_model_quietly, model_class, rf_stack_args
 from segdil.rf import analyze_stack, comparison_stack, describe_stack
 from segdil.rf.erf import default_size, effective_receptive_field, erf_summary
 from segdil.rf.plot import MAX_DRAWN_RF, plot_erf, plot_stack
-from segdil.rf.report import check_stack, erf_lines, format_report, parse_rates
+from segdil.rf.text import check_stack, erf_lines, format_report, parse_rates
 
 
 def receptive_field_report(
