@@ -1,4 +1,6 @@
 # Two set-up commands for a fresh machine: `make demo` and `make test`.
+# `make demo` installs what every page of the docs uses: segdil with the export (ONNX) and
+# tensorboard extras; `make test` adds the dev extra. Then `source .venv/bin/activate`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,11 +13,11 @@ $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q $(TORCH)
 
-$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
-	$(PIP) install -q -e .
+$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml Makefile
+	$(PIP) install -q -e ".[export,tensorboard]"
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/bin/activate pyproject.toml
+$(VENV)/.installed-dev: $(VENV)/bin/activate pyproject.toml Makefile
 	$(PIP) install -q -e ".[dev]"
 	touch $@ $(VENV)/.installed
 

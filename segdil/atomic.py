@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 TEMP_SUFFIX = ".tmp"  # temporaries are ".<name>.<random>.tmp" beside their target
+TEMP_NAME_CHARS = 200  # of the target's name in a temporary's: the whole name of a 255-character file would not fit
+
+
+def temp_prefix(path: Path) -> str:
+    """``.<name>.`` of the temporaries beside ``path`` (``name`` cut to :data:`TEMP_NAME_CHARS`)."""
+    return f".{Path(path).name[:TEMP_NAME_CHARS]}."
+
 
 
 def file_mode() -> int:
@@ -34,7 +41,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     format from the name)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX + suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX + suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -43,9 +50,12 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         os.chmod(tmp, file_mode())  # mkstemp creates files readable by the owner only
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        named = naming_the_file(exc, path)
+        if named is None:
+            raise
+        raise named from exc
 
 
 @contextlib.contextmanager
@@ -54,7 +64,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     fsynced and renamed onto ``path`` (with the usual umask permissions), else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -63,9 +73,24 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        named = naming_the_file(exc, path)
+        if named is None:
+            raise
+        raise named from exc
+
+
+def naming_the_file(exc: BaseException, path: Path) -> OSError | None:
+    """A failed write as an ``OSError`` whose ``filename`` is the target ``path`` (a full disk or the
+    file size limit fails ``write`` with no file name; torch wraps that in a RuntimeError), or None
+    when ``exc`` is no write error or already names a file."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None or (cause.filename is not None and not Path(cause.filename).name.startswith(temp_prefix(path))):
+        return None
+    return OSError(cause.errno, cause.strerror or str(cause), str(path))
 
 
 def write_text(path: str | Path, text: str) -> Path:

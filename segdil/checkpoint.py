@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from segdil.atomic import save_torch
-from segdil.config import check_model_args, config_from_dict, validate_model_section
+from segdil.config import WEIGHT_ARGS, check_model_args, config_from_dict, validate_model_section
 from segdil.errors import SegdilError, shown
 from segdil.models import create_model_quietly
 
@@ -32,10 +32,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint with ``weights_only=True``; a missing, empty or broken file, a pickle with
     code in it, or ``model_args`` that describe no segdil model are one-line errors."""
     path = Path(path)
+    if path.is_dir():
+        raise SegdilError(f"{path}: a folder, not a checkpoint file; name the file inside it (a run's work dir holds last.pt and best.pt)")
     if not path.is_file():
-        raise SegdilError(f"{path}: checkpoint not found")
+        raise SegdilError(f"{path}: checkpoint not found" if not path.exists() else f"{path}: not a regular file, not a checkpoint")
     if path.stat().st_size == 0:
         raise SegdilError(f"{path}: empty file (0 bytes), not a segdil checkpoint; was its writing interrupted by something other than segdil?")
+    foreign = _foreign_format(path)
+    if foreign:
+        raise SegdilError(f"{path}: {foreign}, not a segdil checkpoint (a .pt file written by segdil train)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -50,6 +55,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ckpt["_path"] = str(path)
     checked_model_args(ckpt)  # a foreign or crafted model_args is refused here, before any model is built
     return ckpt
+
+
+TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive; a legacy (pickle protocol >= 2) file
+
+
+def _foreign_format(path: Path) -> str | None:
+    """What the file is when its first bytes say it is no torch file (text, an image, ...); None: it may be one."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(TORCH_MAGIC):
+        return None
+    text = None
+    for cut in range(4):  # the 512 bytes may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is not None and "\x00" not in text:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return f"a text file (it starts {shown(first, 40)})"
+    return "not a torch file (its first bytes are " + head[:8].hex(" ") + ")"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -68,7 +95,7 @@ def checked_model_args(ckpt: dict[str, Any]) -> dict[str, Any]:
     where = ckpt.get("_path", "checkpoint")
     try:
         args = validate_model_section({k: v for k, v in ckpt["model_args"].items() if k not in RETIRED_MODEL_KEYS})
-        check_model_args(args, "model_args")
+        check_model_args(args, "model_args", memory=False)
     except SegdilError as exc:
         raise SegdilError(f"{where}: {exc.message}; the checkpoint's model_args do not describe a segdil model") from None
     return args
@@ -98,9 +125,10 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device: str | torch
         ckpt = load_checkpoint(ckpt)
     args = checked_model_args(ckpt)
     state = checkpoint_state_dict(ckpt)
+    built = {k: v for k, v in args.items() if k not in WEIGHT_ARGS}  # the checkpoint holds the weights: none are read or downloaded
     with torch.device("meta"):
-        check_state_shapes(create_model_quietly(**{k: v for k, v in args.items() if k != "encoder_weights"}), state, ckpt.get("_path", "checkpoint"))
-    model = create_model_quietly(**args)
+        check_state_shapes(create_model_quietly(**built), state, ckpt.get("_path", "checkpoint"))
+    model = create_model_quietly(**built)
     model.load_state_dict(state)
     return model.to(device).eval()
 

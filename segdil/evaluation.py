@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from segdil.config import EvalConfig
+from segdil.config import DataConfig, EvalConfig
 from segdil.data.folder import index_masks
 from segdil.data.io import load_mask
 from segdil.errors import SegdilError, shown
@@ -85,6 +86,7 @@ def eval_folders(pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: i
         evaluator.update(torch.from_numpy(pred)[None], torch.from_numpy(gt.copy())[None])
     result = evaluator.compute()
     result["num_images"] = len(pairs)
+    result["confusion_matrix"] = confusion_counts(evaluator)
     return result, None
 
 
@@ -196,7 +198,48 @@ def eval_checkpoint(
     evaluator = by_instance or evaluator
     result = evaluator.compute()
     result["num_images"] = len(dataset)
+    result["confusion_matrix"] = confusion_counts(evaluator)
     return result, class_names
+
+
+def confusion_counts(evaluator) -> list[list[int]]:
+    """The evaluator's confusion matrix as lists: ``[t][p]`` pixels of ground-truth class t predicted as p."""
+    return evaluator.confusion.matrix.cpu().tolist()
+
+
+def write_confusion_png(matrix: list[list[int]], class_names: list[str] | None, path: Path) -> Path:
+    """:func:`confusion_figure` written to ``path`` as a PNG."""
+    from segdil.atomic import save_figure
+
+    return save_figure(confusion_figure(matrix, class_names), path, dpi=110)
+
+
+def confusion_figure(matrix: list[list[int]], class_names: list[str] | None):
+    """The confusion matrix, each ground-truth row normalised to sum to 1 (rows without pixels stay
+    0), class names on both axes and, up to 20 classes, the share written in every cell."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(matrix, dtype=np.float64)
+    n = counts.shape[0]
+    names = [str(c) for c in class_names] if class_names else [f"class {i}" for i in range(n)]
+    totals = counts.sum(1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    side = min(16.0, 2.5 + 0.45 * n)
+    fig = Figure(figsize=(side + 1.5, side), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="share of the ground-truth class's pixels")
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=9)
+    ax.set_yticks(range(n), [f"{name} ({int(t)} px)" for name, t in zip(names, totals[:, 0])], fontsize=9)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("ground-truth class (pixels)")
+    if n <= 20:
+        for t in range(n):
+            for q in range(n):
+                ax.text(q, t, f"{shares[t, q]:.2f}", ha="center", va="center", fontsize=8, color="white" if shares[t, q] > 0.5 else "black")
+    ax.set_title("Confusion matrix, each row normalised to sum to 1", fontsize=11)
+    return fig
 
 
 def _evaluator(num_classes: int, ignore_index: int, size_bins, small_threshold: float, background: int | None, device):
@@ -212,9 +255,8 @@ def evaluator_for_dataset(fmt: str, root, train_split: str, dataset, num_classes
     """The evaluator of a dataset with instances: Cityscapes' official one, or instance objects with
     iIoU weights from the training split's average instance sizes; None for data without instances."""
     # checkpoint mode only, like eval_checkpoint's imports: scoring PNG folders loads neither
-    from segdil.data.formats import open_dataset
     from segdil.metrics.cityscapes import CLASS_NAMES, cityscapes_evaluator
-    from segdil.metrics.instances import InstanceEvaluator, average_instance_sizes
+    from segdil.metrics.instances import InstanceEvaluator
 
     if fmt == "cityscapes":
         if num_classes != len(CLASS_NAMES):
@@ -222,10 +264,30 @@ def evaluator_for_dataset(fmt: str, root, train_split: str, dataset, num_classes
         return cityscapes_evaluator(size_bins, small_threshold, device)
     if getattr(dataset, "instances", None) is None:
         return None
-    try:
-        train = open_dataset(fmt, root, train_split)
-        sizes = average_instance_sizes(train, num_classes, ignore_index, background) if getattr(train, "instances", None) is not None else None
-    except SegdilError:
-        sizes = None
+    sizes = training_instance_sizes(fmt, str(root), train_split, num_classes, ignore_index, background)
     weights = f"average instance sizes of the {train_split} split" if sizes else ""
     return InstanceEvaluator(num_classes, ignore_index, tuple(size_bins), small_threshold, background, device, instance_sizes=sizes or None, iiou_weights=weights)
+
+
+@functools.lru_cache(maxsize=8)
+def training_instance_sizes(fmt: str, root: str, train_split: str, num_classes: int, ignore_index: int, background) -> dict[int, float] | None:
+    """{class: average instance area} over the training split's instance maps (None without them);
+    computed once per process, so that validation during training reads the split only once."""
+    from segdil.data.formats import open_dataset  # checkpoint mode only, as in evaluator_for_dataset
+    from segdil.metrics.instances import average_instance_sizes
+
+    try:
+        train = open_dataset(fmt, root, train_split)
+        return average_instance_sizes(train, num_classes, ignore_index, background) if getattr(train, "instances", None) is not None else None
+    except SegdilError:
+        return None
+
+
+def evaluation_format(data: DataConfig) -> str:
+    """The layout whose scoring validation shares with ``segdil eval --format``: ``data.format``;
+    for the built-in street scenes in memory ``cityscapes`` (``segdil data synth --scene street``
+    writes those very scenes, with their instance maps, in the Cityscapes layout); ``synthetic``
+    for the other built-in scenes (no instance maps)."""
+    if data.root is None:
+        return "cityscapes" if data.synth.scene == "street" else "synthetic"
+    return data.format

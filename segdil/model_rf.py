@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from segdil.errors import SegdilError
+from segdil.memory_guard import check_fits
 from segdil.models import create_model_quietly, model_class, rf_stack_args
+from segdil.models.footprint import estimate_step_bytes
 from segdil.rf import analyze_stack, comparison_stack, describe_stack
 from segdil.rf.erf import default_size, effective_receptive_field, erf_summary
 from segdil.rf.plot import MAX_DRAWN_RF, plot_erf, plot_stack
@@ -65,6 +67,9 @@ def receptive_field_report(
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SegdilError(f"--device {device}: CUDA is not available here; use --device cpu")
         size = size or default_size(report)
+        needed = estimate_step_bytes(model_args, "train", size, 1) if device == "cpu" else None
+        if needed is not None:  # an upper bound, as for bench: refuse only where half of it does not fit
+            check_fits(needed / 2, f"--erf at {size}x{size} for {model_args['name']}", "give a smaller --size (the ERF is one forward and backward at that side)")
         model = build_model(model_args, weights, seed)
         try:
             erf_map = effective_receptive_field(model, size, model_args.get("in_channels", 3), samples, seed, device)

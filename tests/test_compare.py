@@ -1,4 +1,5 @@
 import base64
+import html
 import json
 import math
 import re
@@ -14,7 +15,14 @@ from segdil.compare.aggregate import aggregate
 from segdil.compare.crops import densest_window
 from segdil.compare.matching import match_models, model_cost, scale_model
 from segdil.compare.plan import apply_match, plan_models, split_overrides
-from segdil.compare.plots import bin_centres, plot_cost_accuracy, plot_pool_sweep, plot_size_curves
+from segdil.compare.plots import (
+    bin_centres,
+    cost_figure,
+    plot_cost_accuracy,
+    plot_pool_sweep,
+    plot_size_curves,
+    use_log_scale,
+)
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs, shipped_config
 from segdil.compare.report import write_report
 from segdil.compare.report_blocks import METRIC_COLUMNS
@@ -117,7 +125,11 @@ def test_tiny_compare_writes_a_complete_report(tmp_path):
     assert markdown.index("**small-object IoU**:") < markdown.index("## Results")
     output = result.output.splitlines()
     verdict = output[output.index("verdict:") + 1 : -1]
-    assert verdict[0].startswith("  small-object IoU: ") and verdict[1].startswith("  mIoU: ")
+    # first the question's answer: the full-resolution hdc_synth against the best of the pooling FCNs
+    assert verdict[0].startswith("  full resolution vs pooling: ") and "hdc_synth" in verdict[0] and "on objects < 16 px" in verdict[0]
+    assert markdown.splitlines()[0] == verdict[0].strip()
+    assert [m["resolution_path"] for m in results["models"]] == ["full", "pooling", "pooling", "pooling"]
+    assert verdict[1].startswith("  small-object IoU: ") and verdict[2].startswith("  mIoU: ")
     assert verdict[-2].startswith("  Cost: ") and verdict[-1].startswith("  Test-time augmentation (flip) changed")
     assert all(line.replace("*", "") == line for line in verdict), "no Markdown on the console"
     assert "Where the best model still fails" in markdown and "## Cost against accuracy" in markdown
@@ -265,11 +277,11 @@ def _fake_results(tmp_path: Path) -> dict:
         "bin_counts": {**{b: 10 for b in bins}, ">=64": 0},
         "small_threshold": 16.0,
         "models": [
-            {"label": label, "params": 1234567, "gflops_per_mp": 2.5, "model_args": {"name": "fcn", "width": 8}, "match": {"factor": 1.0, "cost": 100, "ratio": 1.0, "within": True, "note": "reference"}}
+            {"label": label, "params": 1234567, "gflops_per_mp": 2.5, "model_args": {"name": "fcn", "width": 8}, "resolution_path": "full" if label == "hdc" else "pooling", "match": {"factor": 1.0, "cost": 100, "ratio": 1.0, "within": True, "note": "reference"}}
             for label in labels
         ],
         "sweep": [{"label": "fcn-pool1", "pools": 1}, {"label": "fcn-pool3", "pools": 3}],
-        "aggregate": {label: {"metrics": metrics(0.3 + 0.2 * i), "img_per_s": stat(8.0, 0.5), "peak_memory_bytes": stat(3 * 2**20, 0.0), "step": stat(10, 0.0)} for i, label in enumerate(labels)},
+        "aggregate": {label: {"metrics": metrics(0.3 + 0.2 * i), "img_per_s": stat(8.0, 0.5), "peak_memory_bytes": stat(3 * 2**20, 0.0), "step": stat(10, 0.0), "train_s": stat(10.0 * (i + 1), 0.5)} for i, label in enumerate(labels)},
         "runs": [{**run, "label": label, "seed": 0, "work_dir": f"runs/{label}/seed0", "metrics": {"mIoU": 0.5, "small_object_iou": None, "iIoU": 0.25}} for label in labels],
     }
 
@@ -308,6 +320,11 @@ def test_report_leads_with_the_verdict_and_shows_cost_tta_and_failures(tmp_path)
     figures = {"cost_accuracy": plot_cost_accuracy(results, tmp_path / "figures" / "cost_accuracy.png"), "failures": plot_size_curves(results, "iou", tmp_path / "figures" / "stand_in.png")}
     _decodes(figures["cost_accuracy"].read_bytes())
     markdown = write_report(results, figures, tmp_path).read_text()
+    # the first line answers full resolution (hdc, 0.2 ± 0.02) against the best pooling model (fcn-pool3, 0.6 ± 0.02)
+    answer = "full resolution vs pooling: fcn-pool3 beats hdc on objects < 16 px by 0.400 (± 0.028, the seeds' spread √(s₁² + s₂²) over 3 seeds; 0.600 against 0.200) at 2.5× the GFLOPs/MP and 3× the train time."
+    assert markdown.splitlines()[0] == answer and markdown.splitlines()[2].startswith("# segdil compare: hdc")
+    page = (tmp_path / "report.html").read_text()
+    assert page[page.index("<body>") + len("<body>") :].lstrip().startswith(f"<p>{html.escape(answer)}</p>") and "<title>segdil compare: hdc" in page
     verdict_at = markdown.index("- **small-object IoU**: fcn-pool3 is best with 0.600 ± 0.020, +0.200 over the runner-up fcn-pool1")
     assert verdict_at < markdown.index("## Results") and markdown.index("- **mIoU**: fcn-pool3 is best") > verdict_at
     assert "- **Cost**: fcn-pool3 costs 2.5× the GFLOPs/MP" in markdown and "cheapest model, hdc" in markdown
@@ -327,3 +344,24 @@ def test_bin_centres_and_densest_window():
     box, count = densest_window(points, (100, 120), 20)
     assert count == 3 and box[2:] == (20, 20) and box[0] <= 4 and box[1] <= 4
     assert densest_window(np.zeros((0, 2)), (10, 10), 32) == ((0, 0, 10, 10), 0)
+
+
+def test_cost_panels_scale_legend_and_seed_words(tmp_path):
+    results = _fake_results(tmp_path)
+    for model, gflops in zip(results["models"], (110.0, 150.0, 205.0)):
+        model["gflops_per_mp"] = gflops
+    fig = cost_figure(results)
+    gflops_axes = [ax for ax in fig.axes if ax.get_xlabel().startswith("GFLOPs")]
+    assert len(gflops_axes) == 2 and all(ax.get_xscale() == "linear" and "log" not in ax.get_xlabel() for ax in gflops_axes)  # 110–205: no log axis
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["hdc", "fcn-pool1", "fcn-pool3", "Pareto front"] and legend.get_texts()[0].get_fontsize() >= 10
+    assert all(ax.get_legend() is None for ax in fig.axes), "one legend for the four panels, outside them"
+    assert "mean ± std over 3 seeds" in fig.axes[0].get_ylabel()
+    # over 10× apart: log; one seed: "1 seed", no ± anywhere
+    results["models"][0]["gflops_per_mp"] = 5.0
+    results["settings"]["seeds"] = 1
+    fig = cost_figure(results)
+    assert [ax.get_xscale() for ax in fig.axes if ax.get_xlabel().startswith("GFLOPs")] == ["log", "log"]
+    words = [fig.get_suptitle()] + [ax.get_ylabel() for ax in fig.axes] + [ax.get_xlabel() for ax in fig.axes]
+    assert all("±" not in w and "seed(s)" not in w for w in words) and "1 seed" in fig.get_suptitle()
+    assert use_log_scale([1.0, 11.0]) and not use_log_scale([1.0, 10.0, float("nan"), None]) and not use_log_scale([])

@@ -64,7 +64,7 @@ def test_base_chain_of_two_levels_and_no_more(tmp_path):
         ({"c": "model: {name: hdc}", "a": "model: {blocks: x}"}, "a", "model.blocks: expected int, got 'x'"),
         ({"c": "model: {name: hdcc}", "a": "model: {blocks: 2}"}, "c", "model.name: unknown model 'hdcc'"),
         ({"c": "train: {lr: 0}"}, "c", "train.lr: 0.0 is out of range"),
-        ({"b": "model: {name: hdc, rates: [1, 0]}"}, "b", "model: model 'hdc' refuses its arguments"),
+        ({"b": "model: {name: hdc, rates: [1, 0]}"}, "b", "model.rates=[1, 0]: model 'hdc' refuses it"),
         ({"c": "model: {name: hdc, init_from: run/last.pt}"}, "c", "model.init_from: no longer a model setting; use train.init_from"),
         ({"b": "train: {amp: bf16}"}, "b", "train.amp: renamed to train.precision"),
     ],

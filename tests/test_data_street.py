@@ -124,7 +124,7 @@ def test_cli_writes_the_layout_and_refuses_an_existing_output_without_overwrite(
     assert "gtFine/val/street/street_000000_000019_gtFine_instanceIds.png" in names and "leftImg8bit/train/street/street_000000_000019_leftImg8bit.png" in names
     before = (tmp_path / "out" / "objects.json").read_bytes()
     again = runner.invoke(cli, args)
-    assert again.exit_code == 2 and "already exists" in again.output and len(again.output.strip().splitlines()[-1]) < 200
+    assert again.exit_code == 2 and "--overwrite" in again.output and len(again.output.strip().splitlines()[-1]) < 200
     assert (tmp_path / "out" / "objects.json").read_bytes() == before
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
     bad = runner.invoke(cli, [*args[:-4], "--size", "100x64", "--overwrite"])

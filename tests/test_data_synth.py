@@ -56,11 +56,12 @@ def test_write_synthetic_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")
     cfg = SynthConfig(n_train=1, n_val=1, size=16, max_object=8.0)
-    with pytest.raises(SegdilError, match="not empty"):
+    with pytest.raises(SegdilError, match="did not write"):
         write_synthetic(tmp_path / "out", cfg)
     assert (tmp_path / "out" / "keep.txt").exists()
-    write_synthetic(tmp_path / "out", cfg, overwrite=True)
-    assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "objects.json").exists()
+    with pytest.raises(SegdilError, match="did not write"):  # --overwrite replaces only what segdil wrote
+        write_synthetic(tmp_path / "out", cfg, overwrite=True)
+    assert (tmp_path / "out" / "keep.txt").exists()
 
 
 def test_objects_json_agrees_with_masks(tmp_path):

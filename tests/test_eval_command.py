@@ -218,3 +218,51 @@ def test_format_metrics_shows_undefined_values_as_dashes():
     assert next(line for line in lines if line.startswith("<8")).split() == ["<8", "1", "1.0000", "1.0000"]
     assert next(line for line in lines if line.startswith(">=64")).split() == [">=64", "0", "-", "-"]
     assert "small-object IoU (s < 16)" in text
+
+
+def test_json_holds_the_confusion_matrix_and_a_png_is_written_beside_it(tmp_path):
+    pred_dir, gt_dir, preds, gts = write_folders(tmp_path)
+    out = tmp_path / "out" / "metrics.json"
+    result = run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--json", out)
+    assert result.exit_code == 0, result.output
+    matrix = np.array(json.loads(out.read_text())["confusion_matrix"])
+    expected = np.zeros((3, 3), np.int64)
+    for pred, gt in zip(preds, gts):
+        scored = gt != 255
+        np.add.at(expected, (gt[scored], pred[scored]), 1)
+    assert (matrix == expected).all() and matrix[2, 0] == 3 * 16  # the missed part of the box, rows = ground truth
+    png = tmp_path / "out" / "metrics_confusion.png"
+    image = np.array(Image.open(png))
+    assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
+    assert f"wrote {png}" in result.output
+
+    # an existing PNG is refused (nothing written) unless --overwrite
+    out.unlink()
+    before = png.read_bytes()
+    again = run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--json", out)
+    assert again.exit_code == 2 and f"{png}: already exists; pass --overwrite" in again.output and "Traceback" not in again.output
+    assert not out.exists() and png.read_bytes() == before
+    assert run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--json", out, "--overwrite").exit_code == 0
+
+
+def test_confusion_option_names_the_png(tmp_path):
+    ckpt, root, _ = write_checkpoint_and_dataset(tmp_path)
+    png = tmp_path / "figs" / "cm.png"
+    result = run("--checkpoint", ckpt, "--data", root, "--device", "cpu", "--precision", "fp32", "--confusion", png)
+    assert result.exit_code == 0, result.output
+    assert png.is_file() and not list(tmp_path.glob("*.json"))
+    existing = run("--checkpoint", ckpt, "--data", root, "--device", "cpu", "--confusion", png)
+    assert existing.exit_code == 2 and f"--confusion {png}: already exists" in existing.output
+    wrong = run("--checkpoint", ckpt, "--data", root, "--device", "cpu", "--confusion", tmp_path / "cm.jpg")
+    assert wrong.exit_code == 2 and "ending in .png" in wrong.output and not (tmp_path / "cm.jpg").exists()
+
+
+def test_confusion_png_is_row_normalised_with_class_names():
+    from segdil.evaluation import confusion_figure
+
+    ax = confusion_figure([[6, 2], [0, 0]], ["road", "car"]).axes[0]
+    shares = np.asarray(ax.images[0].get_array())
+    assert shares.tolist() == [[0.75, 0.25], [0.0, 0.0]]  # each ground-truth row sums to 1; a row without pixels stays 0
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["road", "car"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["road (8 px)", "car (0 px)"]
+    assert [t.get_text() for t in ax.texts] == ["0.75", "0.25", "0.00", "0.00"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_bad_inputs import CONFIG, ROOT, TINY, assert_one_line_error, dataset, invoke, snapshot, train_args
+from bad_input_kit import CONFIG, ROOT, TINY, assert_one_line_error, dataset, invoke, snapshot, train_args
 
 import segdil.atomic
 from segdil.checkpoint import load_checkpoint

@@ -195,3 +195,26 @@ def test_tensorboard_gets_scalars_and_prediction_overlays(tmp_path):
     assert {"train/loss", "val/mIoU", "val/small_object_iou"} <= set(events.Tags()["scalars"])
     (image,) = events.Images("val/image_gt_prediction")
     assert image.step == 2 and image.height == 32 and image.width == 2 * 3 * 32  # 2 val images, each image | gt | pred
+
+
+def test_start_is_one_summary_line_and_the_config_goes_to_the_work_dir(tmp_path, capsys):
+    cfg = load_config(ROOT / "configs" / "hdc_synth.yaml", TINY + ["train.max_steps=1", "model.widths=[8]", "model.blocks=1"])
+    train(cfg, work_dir=str(tmp_path / "run"))
+    err = capsys.readouterr().err
+    summary = [line for line in err.splitlines() if line.startswith("training ")]
+    assert len(summary) == 1 and "hdc (" in summary[0] and "parameters) on synthetic standard 32 px (8 train / 2 val images), 1 steps, batch 4, cpu" in summary[0]
+    assert str(tmp_path / "run" / "config.yaml") in summary[0]
+    assert "poly_power" not in err and "size_bins" not in err  # the resolved config is not printed ...
+    assert "poly_power: 0.9" in (tmp_path / "run" / "config.yaml").read_text()  # ... it is saved
+
+
+def test_a_short_schedule_is_said_once_and_not_changed():
+    from segdil.train.optim import lr_factor, schedule_notes
+
+    short = load_config(None, ["train.max_steps=20", "train.warmup_steps=50", "train.val_every=200"]).train
+    notes = schedule_notes(short)
+    assert len(notes) == 2 and "never leaves warm-up" in notes[0] and "train.warmup_steps=2" in notes[0] and "validation runs once" in notes[1]
+    assert lr_factor(19, short) == 20 / 50  # warned, not rescaled: resumes and seeds give the numbers they gave before
+    assert schedule_notes(load_config(None, ["train.max_steps=100", "train.warmup_steps=10", "train.val_every=50"]).train) == []
+    for demo in sorted((ROOT / "configs" / "demo").glob("[!_]*.yaml")):  # the demo runs by its clock: nothing to say
+        assert schedule_notes(load_config(demo).train) == [], demo

@@ -20,11 +20,14 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
+
+from segdil.inference.engine import InferenceOptions
 
 
 def sample_photos(folder: Path, height: int, width: int, count: int, seed: int = 0) -> list[Path]:
@@ -101,7 +104,7 @@ def bench_predict(
     images: int = 3,
     rounds: int = 3,
     device: str = "cpu",
-    predict_options: Optional[dict[str, Any]] = None,
+    predict_options: Optional[InferenceOptions] = None,
     train_steps: int = 4,
     workdir: Optional[Path] = None,
     checkpoint: Optional[str | Path] = None,
@@ -116,7 +119,7 @@ def bench_predict(
     from segdil.inference.predict_files import predict_files
 
     dev = resolve_device(device)
-    options = dict(predict_options or {})
+    options = predict_options or InferenceOptions()
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         root = Path(tmp)
         cfg = Config()
@@ -136,7 +139,7 @@ def bench_predict(
         mean, std = cfg.data.mean, cfg.data.std
         model = model.to(dev)
         reference_masks = _reference_masks(model, photos, mean, std, dev)  # also warms the naive path up
-        predict_files(ckpt, photos, root / "warm", device=str(dev), progress=False, **options)  # warm-up: caches, compile
+        predict_files(ckpt, photos, root / "warm", options, device=str(dev), progress=False)  # warm-up: caches, compile
         naive_s, predict_s = [], []
         for round_index in range(rounds):
             x = to_tensor(load_image(photos[round_index % len(photos)]), mean, std)[None].to(dev)
@@ -148,7 +151,7 @@ def bench_predict(
             naive_s.append(time.perf_counter() - start)
             out = root / f"out{round_index}"
             start = time.perf_counter()
-            summary = predict_files(ckpt, photos, out, device=str(dev), progress=False, **options)
+            summary = predict_files(ckpt, photos, out, options, device=str(dev), progress=False)
             predict_s.append((time.perf_counter() - start) / len(photos))
         agree = [float((load_mask(out / f"{p.stem}.png") == ref).mean()) for p, ref in zip(photos, reference_masks)]
     ratios = [n / p for n, p in zip(naive_s, predict_s)]
@@ -158,7 +161,7 @@ def bench_predict(
         "size": f"{width}x{height}",
         "images": images,
         "rounds": rounds,
-        "predict_options": options,
+        "predict_options": asdict(options),
         "naive_s_per_image": [round(v, 3) for v in naive_s],
         "predict_s_per_image": [round(v, 3) for v in predict_s],
         "naive_img_per_s": round(1 / statistics.median(naive_s), 4),

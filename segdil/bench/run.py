@@ -36,15 +36,22 @@ from segdil.bench.conv_ceiling import (
     format_conv_table,
 )
 from segdil.bench.memory import current_rss_mb, memory_in_subprocess, peak_rss_mb
+from segdil.bench.options import BenchOptions
 from segdil.bench.step_runner import Measurement, build_runner, count_step_flops, timed_step, warm_up
 from segdil.bench.variants import Variant, check_variants, matrix_variants
 from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError
+from segdil.inference.engine import InferenceOptions
+from segdil.memory_guard import check_fits
+from segdil.models.footprint import estimate_step_bytes
 
 
 def default_steps(device: torch.device) -> tuple[int, int]:
     """Timed steps and warm-up steps when none are given: 20/5 on CUDA, 5/2 on the CPU."""
     return (20, 5) if device.type == "cuda" else (5, 2)
+
+
+MIN_SIDE = 8  # the smallest side a bench runs at, as training takes (data check: smaller than 8x8)
 
 
 def parse_size(text: str | int) -> tuple[int, int]:
@@ -238,73 +245,62 @@ def chosen_variants(mode: str, model_name: str, *, matrix: bool, variants: Optio
     return [Variant(channels_last=channels_last, amp=amp, compile=compile_, fuse=(mode == "infer") if fuse is None else fuse, memory_saver=memory_saver)]
 
 
-def bench_from_options(
-    model_cfg: Any,
-    *,
-    size: int | str,
-    batch: int,
-    train: bool,
-    device: str,
-    precision: str,
-    channels_last: bool,
-    compile_: bool,
-    compile_backend: str,
-    fuse: Optional[bool],
-    memory_saver: bool,
-    steps: Optional[int],
-    warmup: Optional[int],
-    matrix: bool,
-    variants: Optional[str],
-    isolate_memory: bool,
-    with_data: bool,
-    threads: Optional[int],
-    conv_ceiling: bool,
-    conv_channels: Optional[int],
-    json_path: Optional[str],
-    predict: Optional[bool] = None,
-    predict_images: int = 3,
-    predict_rounds: int = 3,
-    checkpoint: Optional[str] = None,
-    vs_ceiling: bool = False,
-) -> str:
-    """What ``segdil bench`` does with its options: the variants to time (the switches, or a
-    matrix), the run, the table; the figures also go to ``json_path``. ``model_cfg`` is a
-    resolved ``Config`` (unused for ``conv_ceiling``). With ``--infer``, ``predict`` (default on)
+def check_bench_input(model_args: dict[str, Any], mode: str, size: tuple[int, int], batch: int, dev: torch.device) -> None:
+    """--size and --batch the model can take and the machine can hold, before anything is built."""
+    from segdil.models import model_class
+
+    if batch < 1:
+        raise SegdilError(f"--batch {batch}: use at least 1")
+    smallest = max(MIN_SIDE, model_class(model_args["name"]).min_input_size)
+    if min(size) < smallest:
+        raise SegdilError(f"--size {size_text(size)}: this model takes images of at least {smallest}x{smallest}; give a larger --size")
+    if dev.type == "cpu":
+        needed = estimate_step_bytes(model_args, mode, size, batch)
+        if needed is not None:  # a training estimate is an upper bound: refuse only where half of it does not fit
+            check_fits(needed / 2 if mode == "train" else needed, f"--size {size_text(size)} --batch {batch} ({mode})", "give a smaller --size or --batch")
+
+
+def bench_from_options(model_cfg: Any, o: BenchOptions) -> str:
+    """What ``segdil bench`` does without ``--sizes``: the variants to time (the switches, or a
+    matrix), the run, the table; the figures also go to ``o.json_path``. ``model_cfg`` is a
+    resolved ``Config`` (unused for ``o.conv_ceiling``). With ``--infer``, ``o.predict`` (default on)
     also times ``segdil predict`` end to end against the naive forward (``segdil.bench.predict_speed``).
-    A training bench without ``threads`` runs with the torch threads training would use
+    A training bench without ``o.threads`` runs with the torch threads training would use
     (``data.num_workers: auto`` lowers them to fit its workers, ``segdil.threads``)."""
-    height, width = parse_size(size)
-    set_threads(threads)
-    dev = resolve_device(device)
-    amp = inference_amp(precision, dev)  # the variants' autocast; predict gets the word (auto keeps its bf16 guard)
-    if conv_ceiling:
-        result = ceiling_from_options(conv_channels, height, width, batch, dev, amp, channels_last, steps, warmup, default_steps(dev))
+    height, width = parse_size(o.size)
+    conv_channels = o.conv_channels
+    set_threads(o.threads)
+    dev = resolve_device(o.device)
+    amp = inference_amp(o.precision, dev)  # the variants' autocast; predict gets the word (auto keeps its bf16 guard)
+    if o.conv_ceiling:
+        result = ceiling_from_options(conv_channels, height, width, o.batch, dev, amp, o.channels_last, o.steps, o.warmup, default_steps(dev))
         text = format_conv_table(result)
     else:
-        mode = "train" if train else "infer"
-        if mode == "train" and threads is None:
+        mode = o.mode
+        check_bench_input(model_cfg.model, mode, (height, width), o.batch, dev)
+        if mode == "train" and o.threads is None:
             from segdil.threads import apply_thread_plan
 
             apply_thread_plan(model_cfg.data.num_workers, cuda=dev.type == "cuda", quiet=True)
-        chosen = chosen_variants(mode, model_cfg.model["name"], matrix=matrix, variants=variants, channels_last=channels_last, amp=amp, compile_=compile_, fuse=fuse, memory_saver=memory_saver)
-        if vs_ceiling:
+        chosen = chosen_variants(mode, model_cfg.model["name"], matrix=o.matrix, variants=o.variants, channels_last=o.channels_last, amp=amp, compile_=o.compile_, fuse=o.fuse, memory_saver=o.memory_saver)
+        if o.vs_ceiling:
             from segdil.bench.conv_ceiling import model_width
 
             conv_channels = model_width(model_cfg.model) if conv_channels is None else conv_channels
         result = bench(
-            model_cfg.model, mode=mode, size=(height, width), batch=batch, device=str(dev), variants=chosen, steps=steps, warmup=warmup,
-            compile_backend=compile_backend, isolate_memory=isolate_memory, data_cfg=model_cfg.data if with_data else None,
-            ceiling_channels=conv_channels if vs_ceiling else None,
+            model_cfg.model, mode=mode, size=(height, width), batch=o.batch, device=str(dev), variants=chosen, steps=o.steps, warmup=o.warmup,
+            compile_backend=o.compile_backend, isolate_memory=o.isolate_memory, data_cfg=model_cfg.data if o.with_data else None,
+            ceiling_channels=conv_channels if o.vs_ceiling else None,
         )
-        if mode == "infer" and (predict is None or predict):
+        if mode == "infer" and (o.predict is None or o.predict):
             from segdil.bench.predict_speed import bench_predict
 
             result["predict"] = bench_predict(
-                model_cfg.model, height, width, images=predict_images, rounds=predict_rounds, device=str(dev), checkpoint=checkpoint,
-                predict_options={"precision": precision, "fuse": True if fuse is None else fuse, "channels_last": channels_last, "compile": compile_},
+                model_cfg.model, height, width, images=o.predict_images, rounds=o.predict_rounds, device=str(dev), checkpoint=o.checkpoint,
+                predict_options=InferenceOptions(precision=o.precision, fuse=True if o.fuse is None else o.fuse, channels_last=o.channels_last, compile=o.compile_),
             )
         text = format_table(result)
-    if json_path:
-        write_json(json_path, result)
-        text += f"\nwrote {json_path}"
+    if o.json_path:
+        write_json(o.json_path, result)
+        text += f"\nwrote {o.json_path}"
     return text

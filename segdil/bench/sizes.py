@@ -32,11 +32,13 @@ import torch
 
 from segdil.atomic import write_json
 from segdil.bench.memory import memory_probe_process
+from segdil.bench.options import BenchOptions
 from segdil.bench.run import bench, default_steps, parse_size, set_threads, size_text
 from segdil.bench.step_runner import count_step_flops
 from segdil.bench.variants import Variant, check_variants
 from segdil.device import environment, inference_amp, resolve_device
 from segdil.errors import SegdilError
+from segdil.memory_guard import available_mb
 
 ROUND_TO = 32  # the largest images are stated in multiples of 32 pixels
 AVAILABLE_SHARE = 0.9  # on CPU never start a run estimated over this share of the memory available now
@@ -101,18 +103,6 @@ def largest_image(fit: Optional[MemoryFit], limit_gb: float) -> Optional[dict[st
         "square": size_text(side) if side else None,
         "wide": size_text((height, 2 * height)) if height else None,
     }
-
-
-def available_mb() -> Optional[float]:
-    """``MemAvailable`` of this machine in MB (None where it cannot be read)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 @dataclass
@@ -229,60 +219,43 @@ def sweep_sizes(models: Sequence[tuple[str, dict[str, Any]]], sizes: list[tuple[
     return result
 
 
-def sweep_from_options(
-    models: Sequence[tuple[str, Any]],
-    *,
-    sizes: str,
-    train: bool,
-    batch: int,
-    device: str,
-    precision: str,
-    channels_last: bool,
-    compile_: bool,
-    compile_backend: str,
-    fuse: Optional[bool],
-    steps: Optional[int],
-    warmup: Optional[int],
-    threads: Optional[int],
-    max_memory_gb: Optional[float],
-    json_path: Optional[str] = None,
-    plot_path: Optional[str] = None,
-    refused: Optional[dict[str, bool]] = None,
-) -> str:
+def sweep_from_options(models: Sequence[tuple[str, Any]], o: BenchOptions) -> str:
     """What ``segdil bench --sizes`` does with its options: ``models`` are (label, resolved
     ``Config``) pairs; the table and the largest-image lines are returned, the figures go to
-    ``json_path`` and the plot to ``plot_path``. ``refused``: options that do not combine with
-    ``--sizes`` and whether each was given."""
+    ``o.json_path`` and the plot to ``o.plot_path``. Options that time something else (a matrix,
+    the conv ceiling, one memory-saver variant) are refused."""
     from segdil.bench.sizes_report import format_sizes, plot_sizes
 
-    given = [flag for flag, on in (refused or {}).items() if on]
+    refused = {"--matrix": o.matrix, "--variants": o.variants is not None, "--conv-ceiling": o.conv_ceiling, "--vs-ceiling": o.vs_ceiling, "--memory-saver": o.memory_saver}
+    given = [flag for flag, on in refused.items() if on]
     if given:
         raise SegdilError(f"--sizes: does not combine with {', '.join(given)}; a sweep times one variant (and its memory saver) per size")
-    shape = parse_sizes(sizes)
-    if batch < 1:
-        raise SegdilError(f"--batch {batch}: use at least 1")
-    set_threads(threads)
-    dev = resolve_device(device)
-    mode = "train" if train else "infer"
-    if mode == "train" and threads is None and models:
+    shape = parse_sizes(o.sizes)
+    if o.batch < 1:
+        raise SegdilError(f"--batch {o.batch}: use at least 1")
+    set_threads(o.threads)
+    dev = resolve_device(o.device)
+    mode = o.mode
+    if mode == "train" and o.threads is None and models:
         from segdil.threads import apply_thread_plan
 
         apply_thread_plan(models[0][1].data.num_workers, cuda=dev.type == "cuda", quiet=True)
+    max_memory_gb = o.max_memory_gb
     if max_memory_gb is None:
         max_memory_gb = torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == "cuda" else 24.0
     if not max_memory_gb > 0:
         raise SegdilError(f"--max-memory-gb {max_memory_gb}: give a positive number of GB")
     limit_mb = max_memory_gb * 1024
     free = available_mb() if dev.type == "cpu" else None
-    variant = Variant(channels_last=channels_last, amp=inference_amp(precision, dev), compile=compile_, fuse=(mode == "infer") if fuse is None else fuse)
+    variant = Variant(channels_last=o.channels_last, amp=inference_amp(o.precision, dev), compile=o.compile_, fuse=(mode == "infer") if o.fuse is None else o.fuse)
     timed, warm = default_steps(dev)
-    sweep = Sweep(mode, batch, dev, variant, timed if steps is None else steps, warm if warmup is None else warmup, compile_backend, limit_mb, min(limit_mb, AVAILABLE_SHARE * free) if free else limit_mb)
+    sweep = Sweep(mode, o.batch, dev, variant, timed if o.steps is None else o.steps, warm if o.warmup is None else o.warmup, o.compile_backend, limit_mb, min(limit_mb, AVAILABLE_SHARE * free) if free else limit_mb)
     result = sweep_sizes([(label, cfg.model) for label, cfg in models], shape, sweep)
     text = format_sizes(result)
-    if json_path:
-        write_json(json_path, result)
-        text += f"\nwrote {json_path}"
-    if plot_path:
-        plot_sizes(result, plot_path)
-        text += f"\nwrote {plot_path}"
+    if o.json_path:
+        write_json(o.json_path, result)
+        text += f"\nwrote {o.json_path}"
+    if o.plot_path:
+        plot_sizes(result, o.plot_path)
+        text += f"\nwrote {o.plot_path}"
     return text

@@ -170,3 +170,4 @@ def count_step_flops(model_args: dict[str, Any], mode: str, size: int | tuple[in
         return int(counter.get_total_flops())
     except Exception:  # a model with an operator the meta device lacks: report no FLOPs rather than guess
         return None
+

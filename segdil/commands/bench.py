@@ -2,34 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
 import click
 
 from segdil.commands.options import precision_option
-
-
-def resolve_model(model: str | None, overrides: tuple[str, ...]):
-    """A YAML path loads that config; a registered name starts from the defaults with ``model.name``."""
-    from segdil.config import load_config
-    from segdil.errors import SegdilError
-    from segdil.models import MODELS
-
-    if model is None:
-        return load_config(None, overrides)
-    if Path(model).suffix in (".yaml", ".yml") or Path(model).is_file():
-        return load_config(model, overrides)
-    if model not in MODELS:
-        raise SegdilError(f"--model {model!r}: neither a config file nor a model name; give a .yaml path or one of {', '.join(sorted(MODELS))}")
-    return load_config(None, (f"model.name={model}", *overrides))
-
-
-def model_label(model: str | None) -> str:
-    """A config file's stem or the model name, as the sweep's rows name it."""
-    if model is None:
-        return "default"
-    return Path(model).stem if Path(model).suffix in (".yaml", ".yml") or Path(model).is_file() else model
 
 
 @click.command("bench")
@@ -64,39 +39,7 @@ def model_label(model: str | None) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace --json (and --plot) if it exists (never the --model config).")
-def command(
-    models: tuple[str, ...],
-    size: str,
-    sizes: Optional[str],
-    max_memory_gb: Optional[float],
-    plot_path: Optional[str],
-    batch: int,
-    train: bool,
-    device: str,
-    precision: str,
-    channels_last: bool,
-    compile_: bool,
-    compile_backend: str,
-    fuse: Optional[bool],
-    memory_saver: bool,
-    steps: Optional[int],
-    warmup: Optional[int],
-    matrix: bool,
-    variants: Optional[str],
-    isolate_memory: bool,
-    with_data: bool,
-    threads: Optional[int],
-    conv_ceiling: bool,
-    vs_ceiling: bool,
-    conv_channels: Optional[int],
-    predict: Optional[bool],
-    predict_images: int,
-    predict_rounds: int,
-    checkpoint: Optional[str],
-    json_path: Optional[str],
-    overrides: tuple[str, ...],
-    overwrite: bool,
-) -> None:
+def command(**options) -> None:
     """Measure img/s, ms per step, peak memory, FLOPs and TFLOP/s of a model on random inputs.
 
     Without --matrix one variant is timed, built from the switches (defaults: channels_last, bf16
@@ -104,34 +47,6 @@ def command(
     optimisation are timed in rounds in one process and compared. With --sizes one variant (and
     its memory saver, training) of every --model is measured at every size (segdil.bench.sizes).
     """
-    from segdil.bench.run import bench_from_options
-    from segdil.errors import SegdilError
-    from segdil.output_paths import check_output
+    from segdil.bench.options import BenchOptions, run_bench
 
-    check_output(json_path, "--json", models, overwrite)
-    if sizes is not None:
-        from segdil.bench.sizes import sweep_from_options
-
-        check_output(plot_path, "--plot", [*models, json_path], overwrite)
-        click.echo(
-            sweep_from_options(
-                [(model_label(m), resolve_model(m, overrides)) for m in models or (None,)], sizes=sizes, train=train, batch=batch,
-                device=device, precision=precision, channels_last=channels_last, compile_=compile_, compile_backend=compile_backend, fuse=fuse,
-                steps=steps, warmup=warmup, threads=threads, max_memory_gb=max_memory_gb, json_path=json_path, plot_path=plot_path,
-                refused={"--matrix": matrix, "--variants": variants is not None, "--conv-ceiling": conv_ceiling, "--vs-ceiling": vs_ceiling, "--memory-saver": memory_saver},
-            )
-        )
-        return
-    if len(models) > 1 or max_memory_gb is not None or plot_path is not None:
-        raise SegdilError("--model given more than once, --max-memory-gb and --plot: only with --sizes")
-    model = models[0] if models else None
-    cfg = None if conv_ceiling else resolve_model(model, overrides)
-    click.echo(
-        bench_from_options(
-            cfg, size=size, batch=batch, train=train, device=device, precision=precision, channels_last=channels_last, compile_=compile_,
-            compile_backend=compile_backend, fuse=fuse, memory_saver=memory_saver, steps=steps, warmup=warmup, matrix=matrix,
-            variants=variants, isolate_memory=isolate_memory, with_data=with_data, threads=threads, conv_ceiling=conv_ceiling,
-            conv_channels=conv_channels, json_path=json_path, predict=predict, predict_images=predict_images,
-            predict_rounds=predict_rounds, checkpoint=checkpoint, vs_ceiling=vs_ceiling,
-        )
-    )
+    click.echo(run_bench(BenchOptions(**options)))

@@ -36,7 +36,7 @@ def command_line(ctx: click.Context) -> list[str]:
 @click.option("--match", type=click.Choice(["none", "params", "flops"]), default="none", show_default=True, help="Scale widths so every model's parameters or FLOPs are within ±10% of the first config's.")
 @click.option("--sweep-pools", default=None, metavar="RANGE", help="Add FCNs with P pools (bilinear, no skips), e.g. 1..5 or 2,4.")
 @click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>). Running the same command again continues: finished runs of the same config there are reused and an interrupted run continues from its last checkpoint.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>): new, empty, or an earlier comparison's (never one holding other files). Running the same command again continues: finished runs of the same config there are reused and an interrupted run continues from its last checkpoint.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Also score every run with test-time augmentation (a TTA row per model): flip, scales=0.5,0.75,1,1.25; repeat to combine.")
 @click.pass_context
@@ -47,13 +47,19 @@ def command(ctx: click.Context, configs: tuple[str, ...], preset: str | None, se
     and is scored on the same validation split. Writes OUT/report.md, a self-contained
     OUT/report.html, OUT/results.json and OUT/figures/*.png; each run's checkpoints are in
     OUT/runs/<model>/seed<k>. A model's label is its config's file name without .yaml.
-    The expected time is printed before the first run; Ctrl-C stops after the current step, says
-    what finished, and the same command continues.
+    The expected time is printed before the first run; Ctrl-C or SIGTERM stops the running model
+    after its current step (it saves its checkpoint), says what finished, and the same command continues.
     """
     paths = [*(preset_configs(preset) if preset else []), *configs]
     pools = parse_pools(sweep_pools) if sweep_pools else []
     if not paths and not pools:
         raise click.UsageError("give config files, --preset small-objects, or --sweep-pools 1..5")
     out = out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, tta=tta, argv=command_line(ctx), echo=click.echo)
+    # lazy: they load torch (compare --help imports this module)
+    from segdil.compare.execute import sigterm_interrupts
+    from segdil.compare.plan import check_out
+
+    check_out(out, paths)
+    with sigterm_interrupts():
+        report = compare(paths, out=out, overrides=overrides, seeds=seeds, steps=steps, budget_s=budget_s, match=match, sweep_pools=pools, device=device, tta=tta, argv=command_line(ctx), echo=click.echo)
     click.echo(f"report: {report}")

@@ -48,7 +48,7 @@ def _size(text: str | None, scene: str) -> int:
     help="hard: objects count only inside fields; look-alikes outside, camouflage, class-hued texture. street: street scenes in perspective, "
     "Cityscapes classes, written in the Cityscapes layout (the object options do not apply).",
 )  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it already holds files.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT when it holds an earlier data synth output and nothing else (its .segdil-synth.json lists what it wrote).")
 def synth(out: str, n_train: int, n_val: int, size: str | None, seed: int, min_object: float, max_object: float | None, objects_per_image: tuple[int, int], no_thin_lines: bool, scene: str, overwrite: bool) -> None:
     """Write the synthetic small-object benchmark to OUT (folder format, objects.json, preview.png;
     --scene street: the Cityscapes layout, leftImg8bit/ and gtFine/ with instance maps)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from segdil.commands.options import precision_option
+from segdil.errors import SegdilError, shown
 from segdil.output_paths import check_output
 
 
@@ -26,7 +27,8 @@ from segdil.output_paths import check_output
 @precision_option("With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images in fp32).")
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
-@click.option("--overwrite", is_flag=True, help="Replace --json if it exists (never an input).")
+@click.option("--confusion", "confusion_png", type=click.Path(dir_okay=False, path_type=Path), help="Write the confusion matrix (rows: ground truth, normalised; class names) as a PNG here [default: with --json, JSON_confusion.png beside it].")
+@click.option("--overwrite", is_flag=True, help="Replace --json and the confusion PNG if they exist (never an input).")
 @click.option("--classes-by-index", is_flag=True, help="With --checkpoint: accept data whose class names differ from the model's (same count); scored under the data's names.")
 def command(
     pred_dir: Path | None,
@@ -43,6 +45,7 @@ def command(
     precision: str,
     fuse: bool,
     json_out: Path | None,
+    confusion_png: Path | None,
     overwrite: bool,
     classes_by_index: bool,
     tta: tuple[str, ...],
@@ -51,16 +54,20 @@ def command(
 
     \b
       segdil eval --checkpoint runs/hdc/best.pt --data data/mine --split val --json val.json
+      (also writes val_confusion.png: the confusion matrix, rows normalised)
       segdil eval --pred preds/ --gt data/mine/val/masks --num-classes 4
     """
     # torch, the model stack and the file writer load when the command runs, not with its --help (segdil/cli.py)
     from segdil.atomic import write_json
-    from segdil.evaluation import evaluate
+    from segdil.evaluation import evaluate, write_confusion_png
     from segdil.inference.engine import InferenceOptions
     from segdil.inference.tta import parse_tta
     from segdil.metrics.tables import format_metrics
 
-    check_output(json_out, "--json", [checkpoint, data_root, pred_dir, gt_dir], overwrite)
+    inputs = [checkpoint, data_root, pred_dir, gt_dir]
+    check_output(json_out, "--json", inputs, overwrite)
+    confusion_png, flag = confusion_path(confusion_png, json_out)
+    check_output(confusion_png, flag, [*inputs, json_out], overwrite)
 
     inference = InferenceOptions(precision=precision, fuse=fuse)
     result, class_names = evaluate(
@@ -70,3 +77,17 @@ def command(
     if json_out is not None:
         write_json(json_out, {**result, "class_names": class_names})
         click.echo(f"wrote {json_out}")
+    if confusion_png is not None:
+        write_confusion_png(result["confusion_matrix"], class_names, confusion_png)
+        click.echo(f"wrote {confusion_png} (the confusion matrix)")
+
+
+def confusion_path(given: Path | None, json_out: Path | None) -> tuple[Path | None, str]:
+    """Where the confusion PNG goes and the words naming it in errors: ``--confusion``, else beside ``--json``."""
+    if given is not None:
+        if given.suffix.lower() != ".png":
+            raise SegdilError(f"--confusion {shown(str(given))}: the confusion matrix is written as a PNG; give a file name ending in .png")
+        return given, "--confusion"
+    if json_out is None:
+        return None, "--confusion"
+    return json_out.with_name(json_out.stem + "_confusion.png"), "the confusion PNG (beside --json; --confusion PATH chooses another)"

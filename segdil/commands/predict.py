@@ -9,6 +9,8 @@ import click
 
 from segdil.commands.options import precision_option
 
+SHOWN_FAILURES = 20  # skipped files listed one per line; the rest counted
+
 
 @click.command("predict")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
@@ -28,7 +30,7 @@ from segdil.commands.options import precision_option
 @click.option("--ext", "ext", default=None, metavar="EXTS", help="Comma-separated extensions taken from folders [default: png,jpg,jpeg,tif,tiff,bmp].")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
-@click.option("--skip-existing", is_flag=True, help="Leave images whose outputs all exist (continue an interrupted run).")
+@click.option("--skip-existing", is_flag=True, help="Leave images whose outputs all exist and predict the rest, redoing an image that has only some of its outputs (continue an interrupted run).")
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="Fold BatchNorm into the preceding convolutions (logits equal within 1e-5, faster).")
 def command(
     checkpoint: Path,
@@ -62,35 +64,20 @@ def command(
     summary lists them and the exit code is then 1.
     """
     # torch and the model stack load when the command runs, not with its --help (segdil/cli.py)
+    from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions
     from segdil.inference.predict_files import predict_files
     from segdil.inference.tta import parse_tta
 
+    options = InferenceOptions(
+        precision=precision, fuse=fuse, channels_last=channels_last, compile=compile_, tile=tile, overlap=overlap,
+        memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB if memory_budget_mb is None else memory_budget_mb,
+    )
     summary = predict_files(
-        checkpoint,
-        list(inputs),
-        out,
-        overlay=overlay,
-        probs=probs,
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
-        recursive=recursive,
-        exts=ext.split(",") if ext is not None else None,
-        overwrite=overwrite,
-        skip_existing=skip_existing,
-        fuse=fuse,
-        tta=parse_tta(tta),
-        precision=precision,
-        channels_last=channels_last,
-        compile=compile_,
-        memory_budget_mb=memory_budget_mb,
+        checkpoint, list(inputs), out, options, overlay=overlay, probs=probs, batch_size=batch_size, device=device, recursive=recursive,
+        exts=ext.split(",") if ext is not None else None, overwrite=overwrite, skip_existing=skip_existing, tta=parse_tta(tta),
     )
     if summary.stale_temporaries:
         click.echo(f"removed {len(summary.stale_temporaries)} temporary file(s) left by an interrupted run", err=True)
-    if summary.symlink_loops:
-        names = ", ".join(str(p) for p in summary.symlink_loops[:3])
-        click.echo(f"{len(summary.symlink_loops)} symlink loop(s) skipped: {names}{', ...' if len(summary.symlink_loops) > 3 else ''}", err=True)
     if summary.skipped_existing:
         click.echo(f"{len(summary.skipped_existing)} image(s) already predicted, skipped (--skip-existing)")
     if summary.fp32_fallbacks:
@@ -98,6 +85,8 @@ def command(
     click.echo(f"{len(summary.written)} image(s) predicted into {out}")
     if summary.failed:
         click.echo(f"{len(summary.failed)} file(s) skipped:", err=True)
-        for _, message in summary.failed:
+        for _, message in summary.failed[:SHOWN_FAILURES]:
             click.echo(f"  {message}", err=True)
+        if len(summary.failed) > SHOWN_FAILURES:
+            click.echo(f"  ... and {len(summary.failed) - SHOWN_FAILURES} more", err=True)
         sys.exit(1)

@@ -97,7 +97,7 @@ def _score_and_report(entries: list, records: list[dict[str, Any]], out: Path, *
     write_json(out / "results.json", results, default=str)
     path = report.write_report(results, figures, out)
     echo("verdict:")
-    for line in verdict.verdict_lines(results):
+    for line in [verdict.answer_line(results), *verdict.verdict_lines(results)]:  # the question's answer first
         echo("  " + verdict.plain(line))
     return path
 

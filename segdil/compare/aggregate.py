@@ -8,6 +8,7 @@ from typing import Any
 from segdil.compare.matching import COST_SIZE, is_scalable, model_cost
 from segdil.compare.plan import ModelEntry, differing_settings
 from segdil.metrics import bin_labels
+from segdil.models import model_class
 
 
 def _number(value: Any) -> bool:
@@ -67,8 +68,19 @@ def aggregate_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def resolution_path(model_args: dict[str, Any]) -> str | None:
+    """``full``: the family's class declares a ``full_resolution_path`` (input to head never pooled,
+    strided or resampled); ``pooling``: a segmentation model without one (it downsamples); None:
+    an image classifier. From the class's capabilities (``segdil.models.base.SegModel``), never its name."""
+    cls = model_class(model_args.get("name"))
+    if cls.is_classifier:
+        return None
+    return "full" if cls.full_resolution_path else "pooling"
+
+
 def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], kind: str | None, tolerance: float) -> list[dict[str, Any]]:
-    """Per model: the trained constructor arguments, parameters, GFLOPs per megapixel, matching outcome."""
+    """Per model: the trained constructor arguments, parameters, GFLOPs per megapixel, full resolution
+    or pooling (:func:`resolution_path`), matching outcome."""
     out = []
     for entry in entries:
         record = next(r for r in records if r["label"] == entry.label)
@@ -83,6 +95,7 @@ def describe_models(entries: list[ModelEntry], records: list[dict[str, Any]], ki
             "flops_256": flops,
             "gflops_per_mp": flops / COST_SIZE**2 / 1e3,
             "scalable": is_scalable(args),
+            "resolution_path": resolution_path(args),
             "match": None,
         }
         if entry.match is not None:

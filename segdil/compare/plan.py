@@ -1,4 +1,5 @@
-"""Plan a comparison: the models and their configs, alike in everything but the model (and what --match scales)."""
+"""Plan a comparison: the models and their configs, alike in everything but the model (and what --match scales),
+and the rules of its output folder (``--out`` holds only what compare wrote: ``.segdil-compare.json`` marks it)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segdil.atomic import TEMP_SUFFIX, write_json
 from segdil.compare.matching import CostKind, Match, match_models
 from segdil.compare.presets import SWEEP_BASE, shipped_config
 from segdil.config import Config, load_config, validate_model_section
 from segdil.errors import SegdilError
+from segdil.output_paths import LOCK_NAME, check_output_folder
+
+MARKER = ".segdil-compare.json"  # written first into --out: the folder is compare's, and may be continued
+OUTPUTS = ("report.md", "report.html", "results.json", "figures", "runs", MARKER, LOCK_NAME)  # all compare writes in --out
 
 # with --budget-s alone the step limit is out of reach: the clock ends the run and its schedule
 BUDGET_MAX_STEPS = 10**9
@@ -175,3 +181,37 @@ def apply_match(entries: list[ModelEntry], kind: CostKind, tolerance: float = 0.
         scaled = {k: v for k, v in match.model.items() if k != "num_classes" or "num_classes" in entry.cfg.model}
         entry.cfg.model = validate_model_section(scaled)
         entry.match = match
+
+
+def _own_temporary(name: str) -> bool:
+    """An atomic write's temporary of one of compare's outputs (left by a killed comparison)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX) and any(name.startswith(f".{own}.") for own in OUTPUTS)
+
+
+def not_written_by_compare(out: Path) -> Path | None:
+    """The first entry of ``out`` that ``segdil compare`` did not write (every entry when ``out`` has no
+    marker), or None: the folder holds only an earlier comparison's outputs, which compare continues."""
+    entries = sorted(out.iterdir())
+    if not (out / MARKER).is_file():
+        return entries[0] if entries else None
+    for path in entries:
+        if path.is_symlink() or (path.name in ("figures", "runs") and not path.is_dir()):
+            return path
+        if path.name not in OUTPUTS and not _own_temporary(path.name):
+            return path
+    figures = out / "figures"
+    for path in sorted(figures.iterdir()) if figures.is_dir() else []:
+        if not (path.suffix == ".png" and path.is_file() and not path.is_symlink()) and not path.name.endswith(TEMP_SUFFIX + ".png"):
+            return path
+    return None
+
+
+def check_out(out: str | Path, inputs: list[str | Path] = ()) -> None:
+    """Refuse ``--out`` before anything is written: '.', the current folder or one holding it, a
+    symbolic link, a folder holding an input or files compare did not write (a user's report.md)."""
+    check_output_folder(out, "--out", inputs, foreign=not_written_by_compare, reuse=True)
+
+
+def mark_out(out: Path, entries: list[ModelEntry]) -> None:
+    """Write ``out/.segdil-compare.json``: this folder holds compare's outputs (and which models it compared last)."""
+    write_json(Path(out) / MARKER, {"written_by": "segdil compare", "models": [e.label for e in entries]})

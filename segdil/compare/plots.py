@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from segdil.atomic import save_figure
-from segdil.compare.verdict import pareto_front
+from segdil.compare.verdict import pareto_front, spread_words
 
 DPI = 120
 
@@ -118,7 +118,7 @@ def plot_size_curves(results: dict[str, Any], metric: str, path: Path) -> Path:
     ax.set_ylabel(METRIC_TITLES.get(metric, metric))
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} against object size — mean ± std over {results['settings']['seeds']} seed(s)", fontsize=10)
+    ax.set_title(f"{METRIC_TITLES.get(metric, metric)} against object size — {spread_words(results['settings']['seeds'])}", fontsize=10)
     return save_figure(fig, path, dpi=DPI)
 
 
@@ -187,8 +187,16 @@ def plot_pool_sweep(results: dict[str, Any], path: Path) -> Path | None:
 # --------------------------------------------------------------------------- cost against accuracy
 
 
-COST_AXES = (("gflops_per_mp", "GFLOPs per megapixel (forward, log scale)", True), ("img_per_s", "train img/s (mean ± std over seeds, log scale)", False))
+COST_AXES = (("gflops_per_mp", "GFLOPs per megapixel (forward)", True), ("img_per_s", "train img/s", False))
 ACCURACY_AXES = (("small_object_iou", "small-object IoU"), ("mIoU", "mIoU"))
+LOG_SPAN = 10.0  # a cost axis is logarithmic only when its values span more than this factor
+
+
+def use_log_scale(values: Sequence[float]) -> bool:
+    """Whether an axis over ``values`` reads better logarithmic: only when the finite positive
+    values span more than ``LOG_SPAN``× (GFLOPs of 110 to 205 stay linear)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    return bool(finite) and max(finite) / min(finite) > LOG_SPAN
 
 
 def cost_points(results: dict[str, Any], cost: str, metric: str) -> list[dict[str, Any]]:
@@ -206,41 +214,56 @@ def cost_points(results: dict[str, Any], cost: str, metric: str) -> list[dict[st
     return points
 
 
-def plot_cost_accuracy(results: dict[str, Any], path: Path) -> Path:
-    """Small-object IoU and mIoU (rows) against GFLOPs/MP and train img/s (columns): one point per
-    model with seed error bars, the Pareto front as a dashed step line, P written beside sweep points."""
-    from matplotlib.figure import Figure
+def _cost_panel(ax, results: dict[str, Any], cost: str, cost_words: str, lower_better: bool, metric: str, metric_words: str, colors: dict[str, Any]) -> None:
+    """One panel: a point per model with seed error bars, the Pareto front dashed, P beside sweep points."""
     from matplotlib.ticker import FuncFormatter
+
+    seeds = results["settings"]["seeds"]
+    points = cost_points(results, cost, metric)
+    for p in points:
+        if math.isnan(p["x"]) or math.isnan(p["y"]):
+            continue
+        ax.errorbar(p["x"], p["y"], xerr=p["x_std"] or None, yerr=p["y_std"] or None, color=colors[p["label"]], marker="o", markersize=6, capsize=3, linestyle="none", label=p["label"])
+        if p["pools"] is not None:
+            ax.annotate(f"P={p['pools']}", (p["x"], p["y"]), textcoords="offset points", xytext=(6, -10), fontsize=8, color=colors[p["label"]])
+    front = pareto_front([p["x"] for p in points], [p["y"] for p in points], lower_cost_is_better=lower_better)
+    if len(front) > 1:
+        ax.step([points[i]["x"] for i in front], [points[i]["y"] for i in front], where="post", color="0.35", linestyle="--", linewidth=1.1, zorder=0, label="Pareto front")
+    elif front:
+        ax.scatter([points[front[0]]["x"]], [points[front[0]]["y"]], s=160, facecolors="none", edgecolors="0.35", linestyle="--", label="Pareto front")
+    log = use_log_scale([p["x"] for p in points])
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "1235" else ""))
+    spread = f", {spread_words(seeds)}" if cost != "gflops_per_mp" else ""
+    ax.set_xlabel(cost_words + spread + (", log scale" if log else "") + ("; better ←" if lower_better else "; better →"))
+    ax.set_ylabel(f"{metric_words} ({spread_words(seeds)})")
+    ax.grid(True, alpha=0.3, which="both")
+
+
+def cost_figure(results: dict[str, Any]):
+    """Small-object IoU and mIoU (rows) against GFLOPs/MP and train img/s (columns), one legend for
+    all four panels outside them (every model and the Pareto front)."""
+    from matplotlib.figure import Figure
 
     labels = [m["label"] for m in results["models"]]
     colors = model_colors(labels)
-    fig = Figure(figsize=(11.5, 8.4), layout="constrained")
+    fig = Figure(figsize=(12.5, 8.4), layout="constrained")
     axes = fig.subplots(2, 2, squeeze=False)
     for r, (metric, metric_words) in enumerate(ACCURACY_AXES):
         for c, (cost, cost_words, lower_better) in enumerate(COST_AXES):
-            ax = axes[r][c]
-            points = cost_points(results, cost, metric)
-            for p in points:
-                if math.isnan(p["x"]) or math.isnan(p["y"]):
-                    continue
-                ax.errorbar(p["x"], p["y"], xerr=p["x_std"] or None, yerr=p["y_std"] or None, color=colors[p["label"]], marker="o", markersize=6, capsize=3, linestyle="none", label=p["label"])
-                note = f"P={p['pools']}" if p["pools"] is not None else ""
-                if note:
-                    ax.annotate(note, (p["x"], p["y"]), textcoords="offset points", xytext=(6, -10), fontsize=8, color=colors[p["label"]])
-            front = pareto_front([p["x"] for p in points], [p["y"] for p in points], lower_cost_is_better=lower_better)
-            if len(front) > 1:
-                xs = [points[i]["x"] for i in front]
-                ys = [points[i]["y"] for i in front]
-                ax.step(xs, ys, where="post", color="0.35", linestyle="--", linewidth=1.1, zorder=0, label="Pareto front")
-            elif front:
-                ax.scatter([points[front[0]]["x"]], [points[front[0]]["y"]], s=160, facecolors="none", edgecolors="0.35", linestyle="--", label="Pareto front")
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "1235" else ""))
-            ax.set_xlabel(cost_words + ("; better ←" if lower_better else "; better →"))
-            ax.set_ylabel(f"{metric_words} (mean ± std over seeds)")
-            ax.grid(True, alpha=0.3, which="both")
-            if r == 0 and c == 0:
-                ax.legend(fontsize=8, loc="best")
-    fig.suptitle(f"Cost against accuracy — one point per model, {results['settings']['seeds']} seed(s); dashed: the Pareto front", fontsize=11)
-    return save_figure(fig, path, dpi=DPI)
+            _cost_panel(axes[r][c], results, cost, cost_words, lower_better, metric, metric_words, colors)
+    handles: dict[str, Any] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    order = [label for label in [*labels, "Pareto front"] if label in handles]
+    fig.legend([handles[label] for label in order], order, loc="outside right upper", fontsize=10, frameon=False, title="model", title_fontsize=10)
+    fig.suptitle(f"Cost against accuracy — one point per model, {spread_words(results['settings']['seeds'])}; dashed: the Pareto front", fontsize=11)
+    return fig
+
+
+def plot_cost_accuracy(results: dict[str, Any], path: Path) -> Path:
+    """:func:`cost_figure` written to ``path``."""
+    return save_figure(cost_figure(results), path, dpi=DPI)

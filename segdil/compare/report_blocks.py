@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from segdil.compare.verdict import seed_words, verdict_lines
 from segdil.config import config_from_dict
 from segdil.data.transforms import resolve_crop_size
 
@@ -145,3 +146,25 @@ def schedule_words(settings: dict[str, Any]) -> str:
         limit = f", at most {steps} steps" if steps < 10**9 else " (the learning-rate schedule is computed for 10^9 steps, so it barely decays)"
         return f"the same wall-clock budget of {settings['budget_s']:g} s of training each{limit}"
     return f"{settings['max_steps']} steps each"
+
+
+def verdict_blocks(results: dict[str, Any]) -> list[Block]:
+    """The answer at a glance, generated from the numbers (``segdil.compare.verdict``)."""
+    lines = verdict_lines(results)
+    if not lines:
+        return []
+    seeds = results["settings"]["seeds"]
+    noise = (
+        "a lead is *within noise* when it is no larger than √(s₁² + s₂²), the seed spread of the difference (s: sample standard deviation over seeds)"
+        if seeds > 1
+        else "with one seed there is no seed spread, so no lead can be told from noise"
+    )
+    return [
+        Bullets(lines),
+        Para(
+            f"Full resolution or pooling is each model's class's declaration (a full-resolution path from input to head that never pools, strides or "
+            f"resamples); the first line compares the best of each on small-object IoU. Best = highest mean over {seed_words(seeds)}; {noise}. "
+            "Cost ratios in the first line are the winner's over the other's (train time: seconds of training per run); below, against the model "
+            "with the fewest GFLOPs/MP. Train time, img/s and peak memory were measured on a shared machine (see the last section)."
+        ),
+    ]

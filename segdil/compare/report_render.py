@@ -101,7 +101,7 @@ def render_html(blocks: list[Block], title: str) -> str:
 def write_rendered(blocks: list[Block], out: Path) -> Path:
     """Write ``blocks`` as ``out/report.md`` and ``out/report.html``; returns the path of report.md."""
     out = Path(out)
-    title = blocks[0].text if blocks and isinstance(blocks[0], Heading) else "segdil compare"
+    title = next((block.text for block in blocks if isinstance(block, Heading)), "segdil compare")
     write_text(out / "report.html", render_html(blocks, title))
     write_text(out / "report.md", render_markdown(blocks, out))
     return out / "report.md"

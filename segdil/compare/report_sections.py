@@ -25,8 +25,9 @@ from segdil.compare.report_blocks import (
     fmt_stat,
     fmt_steps,
     schedule_words,
+    verdict_blocks,
 )
-from segdil.compare.verdict import pareto_front, tta_line, verdict_lines
+from segdil.compare.verdict import answer_line, pareto_front, seed_words, spread_words, tta_line
 
 
 def _intro_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
@@ -35,13 +36,15 @@ def _intro_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Bl
     seeds = results["settings"]["seeds"]
     models = results["models"]
     labels = [m["label"] for m in results["models"]]
-    blocks: list[Block] = [Heading(1, "segdil compare: " + ", ".join(labels))]
-    blocks.extend(_verdict_blocks(results))
+    # the answer first: the report's first line (report.md) and first paragraph (report.html)
+    blocks: list[Block] = [Para(answer_line(results)), Heading(1, "segdil compare: " + ", ".join(labels))]
+    blocks.extend(verdict_blocks(results))
+    values = "Values are the mean ± sample standard deviation (n−1) over seeds." if seeds > 1 else "Values are those of the one seed (no spread)."
     blocks.append(
         Para(
-            f"{len(models)} models × {seeds} seed(s) (`train.seed` 0…{seeds - 1}), {schedule_words(settings)}, batch size {settings['batch_size']}, "
+            f"{len(models)} models × {seed_words(seeds)} (`train.seed` {'0…' + str(seeds - 1) if seeds > 1 else '0'}), {schedule_words(settings)}, batch size {settings['batch_size']}, "
             f"on {device_words(results)}. Every model saw {data_words(settings)}, with the same augmentation and the same seeds, and was evaluated with the "
-            f"weights of its last step on the whole validation split. Values are the mean ± sample standard deviation (n−1) over seeds."
+            f"weights of its last step on the whole validation split. {values}"
         )
     )
     return blocks
@@ -131,7 +134,7 @@ def _size_bins_section(results: dict[str, Any], figures: dict[str, Path]) -> lis
             rows.append([m["label"]] + [fmt_stat((per_bin.get(b) or {}).get(metric), 3, seeds) for b in bins])
         blocks.append(Table(headers, rows))
         if name in figures:
-            blocks.append(Figure(figures[name], f"{title}: one line per model, mean ± std over seeds; objects per bin in brackets; log size axis."))
+            blocks.append(Figure(figures[name], f"{title}: one line per model, {spread_words(seeds)}; objects per bin in brackets; log size axis."))
         if empty and metric == "iou":
             blocks.append(Para(f"Size bins without validation objects are left out: {', '.join(empty)} px."))
     return blocks
@@ -268,22 +271,6 @@ def _reproduce_section(results: dict[str, Any], figures: dict[str, Path]) -> lis
     return blocks
 
 
-def _verdict_blocks(results: dict[str, Any]) -> list[Block]:
-    """The answer at a glance, generated from the numbers (``segdil.compare.verdict``)."""
-    lines = verdict_lines(results)
-    if not lines:
-        return []
-    seeds = results["settings"]["seeds"]
-    return [
-        Bullets(lines),
-        Para(
-            f"Best = highest mean over {seeds} seed(s); a lead is *within noise* when it is no larger than √(s₁² + s₂²), the seed spread of the "
-            "difference (s: standard deviation over seeds). Cost ratios are against the model with the fewest GFLOPs/MP; train img/s and peak memory "
-            "were measured on a shared machine (see the last section)."
-        ),
-    ]
-
-
 def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
     """Small-object IoU and mIoU against GFLOPs/MP and train img/s, with the Pareto front."""
     if "cost_accuracy" not in figures:
@@ -293,7 +280,7 @@ def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) ->
         Figure(
             figures["cost_accuracy"],
             "Small-object IoU (top) and mIoU (bottom) against forward GFLOPs per megapixel (left) and training images per second (right); one point per "
-            "model, error bars the standard deviation over seeds; dashed: the Pareto front (no other model is both cheaper and more accurate); "
+            f"model, {'error bars the standard deviation over seeds' if results['settings']['seeds'] > 1 else 'one seed, so no error bars'}; dashed: the Pareto front (no other model is both cheaper and more accurate); "
             "P = pools for the points of the pooling sweep.",
         )
     )

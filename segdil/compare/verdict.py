@@ -1,7 +1,10 @@
 """The answer at a glance: which model wins each accuracy metric, by how much, and at what cost.
 
-:func:`verdict_lines` turns ``results.json`` into a few sentences; the report puts them above its
-tables and ``segdil compare`` prints them at the end. A win is called *within noise* when the
+:func:`answer_line` answers the project's question in one sentence: the best full-resolution model
+against the best pooling model on small objects, with the seeds' noise and the cost; it is the
+first line of the report and of the verdict ``segdil compare`` prints. :func:`verdict_lines` turns
+``results.json`` into the sentences after it; the report puts them above its tables and
+``segdil compare`` prints them at the end. A win is called *within noise* when the
 difference between the best and the runner-up mean is no larger than the seed spread of that
 difference, √(s_best² + s_runner-up²) (s: the sample standard deviation over seeds); with one seed
 there is no spread and the verdict says so. :func:`pareto_front` picks the models no other model
@@ -132,8 +135,54 @@ def last_place_line(results: dict[str, Any], key: str, words: str) -> str | None
     return text + "; ".join(parts) + "."
 
 
+def _group_best(results: dict[str, Any], kind: str, key: str) -> tuple[str, float, float | None] | None:
+    """(label, mean, std) of the best model on ``key`` whose ``resolution_path`` is ``kind``."""
+    kinds = {m["label"]: m.get("resolution_path") for m in results["models"]}
+    return next((row for row in ranking(results, key) if kinds.get(row[0]) == kind), None)
+
+
+def _train_s(results: dict[str, Any], label: str) -> float | None:
+    return _stat(results["aggregate"][label].get("train_s"))[0]
+
+
+def answer_line(results: dict[str, Any]) -> str:
+    """``full resolution vs pooling: X beats Y on objects < 16 px by Δ (± noise) at k× the GFLOPs/MP
+    and m× the train time`` (or ``Y beats X``, or no difference beyond noise).
+
+    X is the full-resolution model (``resolution_path`` ``full``, from the model's class) with the
+    best mean small-object IoU, Y the best pooling model. Noise is the seed spread of Δ,
+    √(s_X² + s_Y²) (s: the sample standard deviation over seeds); a |Δ| no larger is no difference.
+    The size limit is the report's small-object threshold; the ratios are the winner's over the other's.
+    """
+    head = "full resolution vs pooling: "
+    small = f"objects < {results.get('small_threshold', 16):g} px"
+    full, pool = _group_best(results, "full", "small_object_iou"), _group_best(results, "pooling", "small_object_iou")
+    if full is None or pool is None:
+        missing = [words for words, best in (("full-resolution", full), ("pooling", pool)) if best is None]
+        return head + f"not answered: no {' and no '.join(missing)} model with a small-object IoU in this comparison."
+    diff = full[1] - pool[1]
+    spread = math.sqrt(full[2] ** 2 + pool[2] ** 2) if full[2] is not None and pool[2] is not None else None
+    seeds = results["settings"].get("seeds")
+    if spread is not None:
+        noise = f"± {spread:.3f}, the seeds' spread √(s₁² + s₂²) over {seeds} seeds"
+    else:
+        noise = "1 seed: no seed spread to tell noise from a difference" if seeds == 1 else "noise unknown: one of them has a single seed's value"
+    if spread is not None and abs(diff) <= spread:
+        cost = _cost_ratios(results, full[0], pool[0])
+        return head + f"no difference beyond noise on {small}: {full[0]} {full[1]:.3f} against {pool[0]} {pool[1]:.3f} ({diff:+.3f}, {noise}); {full[0]} costs {cost} of {pool[0]}."
+    winner, loser = (full, pool) if diff > 0 else (pool, full)
+    return head + f"{winner[0]} beats {loser[0]} on {small} by {abs(diff):.3f} ({noise}; {winner[1]:.3f} against {loser[1]:.3f}) at {_cost_ratios(results, winner[0], loser[0])}."
+
+
+def _cost_ratios(results: dict[str, Any], label: str, other: str) -> str:
+    """``1.3× the GFLOPs/MP and 2.1× the train time`` of ``label`` over ``other``."""
+    flops = {m["label"]: m.get("gflops_per_mp") for m in results["models"]}
+    return f"{_ratio(flops[label], flops[other])} the GFLOPs/MP and {_ratio(_train_s(results, label), _train_s(results, other))} the train time"
+
+
 def verdict_lines(results: dict[str, Any]) -> list[str]:
-    """The verdict: one line per accuracy metric, then the cost of each winner against the cheapest model.
+    """The verdict after :func:`answer_line`: one line per accuracy metric, then the cost of each
+    winner against the cheapest model.
 
     Lines may hold ``**bold**`` (Markdown); :func:`plain` strips it for the console.
     """
@@ -173,6 +222,16 @@ def tta_line(results: dict[str, Any]) -> str | None:
     if not parts:
         return None
     return f"**Test-time augmentation** ({tta['describe']}) changed, on average over the models: " + ", ".join(parts) + "."
+
+
+def seed_words(seeds: int) -> str:
+    """``1 seed`` or ``3 seeds``."""
+    return "1 seed" if seeds == 1 else f"{seeds} seeds"
+
+
+def spread_words(seeds: int) -> str:
+    """What a figure's value and error bar are: ``mean ± std over 3 seeds``, or ``1 seed (no spread)``."""
+    return "1 seed (no spread)" if seeds == 1 else f"mean ± std over {seeds} seeds"
 
 
 def plain(line: str) -> str:

@@ -18,9 +18,9 @@ import yaml
 
 from segdil.config.bounded_yaml import safe_load_bounded
 from segdil.config.coerce import build_dataclass, plain
+from segdil.config.model_check import check_model_args
 from segdil.config.schema import Config, default_model_section
 from segdil.config.validate import (
-    check_model_args,
     check_moved_keys,
     check_ranges,
     upgrade_moved_keys,
@@ -30,7 +30,7 @@ from segdil.device import check_precision
 from segdil.errors import SegdilError, shown
 
 MAX_BASE_LEVELS = 2  # a file, its base, and that base's base
-_KEY = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])*: ")  # the dotted key an error message starts with
+_KEY = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])*(?:=[^:]*)?: ")  # the dotted key an error message starts with (``key: `` or ``key=value: ``)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -163,7 +163,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         raise SegdilError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if data is None:
-        return {}
+        raise SegdilError(f"{path} is empty (no settings, only comments or nothing); start from a shipped config such as configs/hdc_synth.yaml, or name one with base: hdc_synth.yaml")
     if not isinstance(data, dict):
         raise SegdilError(f"{path}: a config must be a mapping of sections (model, data, train, eval)")
     return data

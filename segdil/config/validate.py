@@ -10,22 +10,26 @@ from segdil.config.coerce import coerce, plain
 from segdil.config.schema import Config
 from segdil.errors import SegdilError, shown
 
+MAX_SYNTH_SAMPLES = 10_000_000  # synthetic samples are drawn on the fly: 10M is about a day per pass on a CPU
+MAX_OBJECTS_PER_IMAGE = 10_000  # each object is drawn in turn: more would take minutes per image
+MAX_WORKERS = 256  # data-loader worker processes; more is a process bomb, not a speed-up
+
 # Every numeric setting with a valid range, checked in one place (config_from_dict): key -> (low,
 # high, low_open). None: unbounded on that side. A list value has each item checked.
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "data.synth.n_train": (1, None, False),
-    "data.synth.n_val": (1, None, False),
+    "data.synth.n_train": (1, MAX_SYNTH_SAMPLES, False),
+    "data.synth.n_val": (1, MAX_SYNTH_SAMPLES, False),
     "data.synth.size": (8, None, False),
     "data.synth.min_object": (0, None, True),
     "data.synth.max_object": (0, None, True),
-    "data.synth.objects_per_image": (0, None, False),
-    "data.crop_size": (0, None, False),
+    "data.synth.objects_per_image": (0, MAX_OBJECTS_PER_IMAGE, False),
+    "data.crop_size": (8, None, False),
     "data.scale_range": (0, None, True),
     "data.color_jitter": (0, None, False),
     "data.noise": (0, 1, False),
     "data.val_pad_multiple": (1, None, False),
     "data.std": (0, None, True),
-    "data.num_workers": (0, None, False),
+    "data.num_workers": (0, MAX_WORKERS, False),
     "train.max_steps": (1, None, False),
     "train.batch_size": (1, None, False),
     "train.lr": (0, None, True),
@@ -39,7 +43,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.loss.focal": (0, None, False),
     "train.loss.lovasz": (0, None, False),
     "train.loss.class_weights": (0, None, False),
-    "train.seed": (0, None, False),
+    "train.seed": (0, 2**32 - 1, False),  # numpy's seeds are 32-bit
     "train.val_every": (1, None, False),
     "train.ckpt_every": (1, None, False),
     "train.log_every": (1, None, False),
@@ -63,30 +67,45 @@ def check_ranges(cfg: Config) -> None:
             too_low = low is not None and (item <= low if low_open else item < low)
             too_high = high is not None and item > high
             if too_low or too_high:
-                lower = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
-                upper = "" if high is None else f"<= {high:g}"
+                lower = "" if low is None else f"{'>' if low_open else '>='} {_number(low)}"
+                upper = "" if high is None else f"<= {_number(high)}"
                 valid = " and ".join(x for x in (lower, upper) if x)
                 raise SegdilError(f"{key}: {shown(value)} is out of range; valid: {valid}")
+    check_shapes(cfg)
 
 
-def check_model_args(model_args: dict[str, Any], where: str = "model") -> None:
-    """Build the model on the meta device (no memory, no weights) so that arguments its
-    constructor refuses (e.g. a dilation rate of 0) are a one-line error before anything runs.
-    Weight files and downloads are not touched."""
-    import warnings
+def _number(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
-    import torch
 
-    from segdil.models import create_model  # torch: command modules import segdil.config at their top
+# list settings with a fixed number of values, or an order: key -> (count or None, order or None)
+SHAPES: dict[str, tuple[int | None, str | None, str]] = {
+    "data.mean": (3, None, "one per RGB channel"),
+    "data.std": (3, None, "one per RGB channel"),
+    "data.scale_range": (2, "<=", "[low, high]"),
+    "data.synth.objects_per_image": (2, "<=", "[min, max]"),
+    "eval.size_bins": (None, "<", "object sizes in pixels, increasing"),
+}
 
-    args = {k: v for k, v in model_args.items() if k != "encoder_weights"}
-    try:
-        with warnings.catch_warnings(), torch.device("meta"):
-            warnings.simplefilter("ignore")
-            create_model(**args)
-    except (ValueError, TypeError, AssertionError, RuntimeError, KeyError, IndexError, ZeroDivisionError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SegdilError(f"{where}: model {shown(model_args.get('name'))} refuses its arguments ({shown(reason, 200)[1:-1]})") from None
+
+def check_shapes(cfg: Config) -> None:
+    """Every key of ``SHAPES`` with its count of values, in its order; else a one-line error."""
+    tree = cfg.to_dict()
+    for key, (count, order, meaning) in SHAPES.items():
+        value: Any = tree
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, list):
+            continue
+        wrong_count = count is not None and len(value) != count
+        pairs = list(zip(value, value[1:]))
+        wrong_order = order == "<" and any(a >= b for a, b in pairs) or order == "<=" and any(a > b for a, b in pairs)
+        if wrong_count or not value:
+            need = f"{count} values" if count else "at least one value"
+            raise SegdilError(f"{key}: {shown(value)} has {len(value)} value(s); valid: {need} ({meaning})")
+        if wrong_order:
+            how = "each larger than the one before" if order == "<" else "none smaller than the one before"
+            raise SegdilError(f"{key}: {shown(value)} is out of order; valid: {how} ({meaning})")
 
 
 # Keys that may differ between a run's saved config.yaml and the config given with --resume:

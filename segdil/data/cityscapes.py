@@ -61,6 +61,8 @@ TRAIN_TO_LABEL_ID = np.array([lid for _, _, lid, _, _ in TRAIN_LABELS], dtype=np
 LABEL_TO_TRAIN_ID = np.full(256, 255, dtype=np.uint8)
 for _name, _lid, _tid, *_ in LABELS:
     LABEL_TO_TRAIN_ID[_lid] = _tid
+MAX_LABEL_ID = max(lid for _, lid, *_ in LABELS)  # 33; labelIds never hold more (license plate, -1, is not drawn)
+FIRST_HIGH_TRAIN_ID = int(LABEL_TO_TRAIN_ID[19])  # traffic light: train ids from here come from label ids >= 19
 INSTANCE_CLASSES = [t for t, _, _, inst, _ in TRAIN_LABELS if inst]  # train ids scored by iIoU
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -104,7 +106,10 @@ class Cityscapes(Format):
                 f"{path}: mode {image.mode}, not a labelIds PNG; segdil reads the 8-bit *{LABEL_SUFFIX} files "
                 "(the *_gtFine_color.png files are for viewing): keep the original gtFine_trainvaltest.zip files"
             )
-        return LABEL_TO_TRAIN_ID[np.asarray(image)]
+        raw = np.asarray(image)
+        if int(raw.max(initial=0)) > MAX_LABEL_ID:
+            raise SegdilError(_not_label_ids(path, raw))
+        return LABEL_TO_TRAIN_ID[raw]
 
     @classmethod
     def decode_instances(cls, path: Path, mask: np.ndarray) -> np.ndarray:
@@ -113,10 +118,34 @@ class Cityscapes(Format):
         return ids
 
     @classmethod
+    def split_mistakes(cls, root: Path, split: str, stats: dict, problems: list[str]) -> None:
+        # train IDs saved as labelIds without a 255 read as label ids 0-18: road, sidewalk, building, wall,
+        # fence and pole (train ids 0-5), the rest void. Real labelIds hold sky, vegetation and the things
+        # (label ids 19-33, train ids 6-18) in nearly every image, so none of them in a whole split is the sign.
+        if stats["pixels"] and not any(stats["class_pixels"][FIRST_HIGH_TRAIN_ID:]):
+            problems.append(
+                f"{root / 'gtFine' / split}: none of its {stats['images']} *{LABEL_SUFFIX} files holds a label id above 18 "
+                "(traffic light, sign, vegetation, terrain, sky, person, car, ...: ids 19-33): they look like train IDs (0-18), "
+                f"not label IDs; segdil maps labelIds to train IDs itself: use the original *{LABEL_SUFFIX} files of gtFine_trainvaltest.zip"
+            )
+
+    @classmethod
     def mistakes(cls, root: Path, split: str, problems: list[str]) -> None:
         label_root = root / "gtFine" / split
         if not label_root.is_dir():
             problems.append(f"{label_root}: not found; Cityscapes labels ship in gtFine_trainvaltest.zip (gtFine/{split}/<city>/*{LABEL_SUFFIX})")
+
+
+def _not_label_ids(path: Path, raw: np.ndarray) -> str:
+    values = np.flatnonzero(np.bincount(raw.ravel(), minlength=256)).tolist()
+    beyond = [v for v in values if v > MAX_LABEL_ID]
+    if beyond == [255] and all(v <= 18 for v in values if v != 255):
+        return (
+            f"{path}: holds train IDs (0-18 and 255), not label IDs (0-{MAX_LABEL_ID}); segdil maps labelIds to train IDs itself: "
+            f"use the original *{LABEL_SUFFIX} files of gtFine_trainvaltest.zip, not *_labelTrainIds.png renamed"
+        )
+    shown = ", ".join(str(v) for v in beyond[:8]) + (f" (+{len(beyond) - 8} more)" if len(beyond) > 8 else "")
+    return f"{path}: values {shown} are not Cityscapes label ids (0-{MAX_LABEL_ID}); fix the file or use the original *{LABEL_SUFFIX} of gtFine_trainvaltest.zip"
 
 
 def _missing_label(folder: Path, stem: str, present: set[str]) -> str:

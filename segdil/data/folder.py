@@ -21,7 +21,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from segdil.config import safe_load_bounded
-from segdil.data.io import IMAGE_EXTS, list_images, load_image, load_mask
+from segdil.data.io import IMAGE_EXTS, list_images, load_image, load_mask, values_out_of_range
 from segdil.errors import SegdilError, shown
 
 IGNORE_INDEX = 255
@@ -143,6 +143,14 @@ class FolderDataset(Dataset):
             raise SegdilError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}")
         if self.classes.reduce_zero_label:
             mask = reduce_zero(mask)
+        bad = values_out_of_range(mask, len(self.class_names))
+        if bad:  # a loss or a confusion matrix would fail on them mid-run (IndexError: Target 77 is out of bounds)
+            n = len(self.class_names)
+            reduced = " after reduce_zero_label" if self.classes.reduce_zero_label else ""
+            raise SegdilError(
+                f"{self.masks[index]}: values {', '.join(map(str, bad[:8]))} out of range{reduced} ({n} classes in classes.yaml, 0-{n - 1}, "
+                f"255 = ignore); fix the mask or the classes, `segdil data check {self.root}` lists every such file"
+            )
         return image, mask
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,6 +46,12 @@ class Format:
 
     @classmethod
     def mistakes(cls, root: Path, split: str, problems: list[str]) -> None:
+        """Layout problems of ``split`` found before anything is listed or decoded."""
+        return None
+
+    @classmethod
+    def split_mistakes(cls, root: Path, split: str, stats: dict, problems: list[str]) -> None:
+        """Problems only a whole split shows (``stats``: its ``data check`` summary, train indices)."""
         return None
 
     @classmethod

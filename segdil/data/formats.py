@@ -28,7 +28,7 @@ from segdil.data.check import SIZE_BINS, CheckResult, check_dataset, object_size
 from segdil.data.cityscapes import Cityscapes
 from segdil.data.folder import FolderDataset
 from segdil.data.format_base import IGNORE_INDEX, Format, load_instances
-from segdil.data.io import load_image
+from segdil.data.io import load_image, values_out_of_range
 from segdil.data.voc import VOC
 from segdil.errors import SegdilError
 
@@ -72,6 +72,9 @@ class PairedDataset(Dataset):
         mask = self.format.decode(self.masks[index])
         if mask.shape != image.shape[:2]:
             raise SegdilError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}")
+        bad = values_out_of_range(mask, len(self.class_names))
+        if bad:  # a loss or a confusion matrix would fail on them mid-run (IndexError: Target 77 is out of bounds)
+            raise SegdilError(f"{self.masks[index]}: {_range_problem(bad, self.format)}; fix or remove the mask, `segdil data check --format {self.format.name} {self.root}` lists every such file")
         return image, mask
 
     def load_instances(self, index: int, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
@@ -79,7 +82,10 @@ class PairedDataset(Dataset):
             return None
         if mask is None:
             mask = self.format.decode(self.masks[index])
-        return self.format.decode_instances(self.instances[index], mask)
+        ids = self.format.decode_instances(self.instances[index], mask)
+        if ids.shape != mask.shape:
+            raise SegdilError(_instance_size_problem(self.instances[index], ids, mask))
+        return ids
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
         # albumentations: listing and checking data (segdil data check) never loads it
@@ -110,8 +116,17 @@ class FolderWithInstances(FolderDataset):
         if mask is None:
             mask = self.load(index)[1]
         if ids.shape != mask.shape:
-            raise SegdilError(f"{self.instances[index]}: instance mask is {ids.shape[1]}x{ids.shape[0]} but the mask is {mask.shape[1]}x{mask.shape[0]}")
+            raise SegdilError(_instance_size_problem(self.instances[index], ids, mask))
         return ids
+
+
+def _range_problem(bad: list[int], fmt: type[Format]) -> str:
+    n = len(fmt.class_names)
+    return f"values {shown_values(bad)} out of range ({n} {fmt.name} classes 0-{n - 1}, 255 = ignore)"
+
+
+def _instance_size_problem(path: Path, ids: np.ndarray, mask: np.ndarray) -> str:
+    return f"{path}: instance mask is {ids.shape[1]}x{ids.shape[0]} but the mask is {mask.shape[1]}x{mask.shape[0]}; every instance map must match its image"
 
 
 FORMATS: dict[str, type[Format]] = {f.name: f for f in (VOC, Cityscapes, ADE20K)}
@@ -138,7 +153,8 @@ def open_dataset(name: str, root: str | Path, split: str, transform: Optional[Ca
 def check_format(name: str, root: str | Path, splits: Optional[Sequence[str]] = None, *, summary: bool = True, sample: Optional[int] = None):
     """``segdil data check --format NAME ROOT``: the CheckResult of ``segdil.data.check``.
 
-    ``sample``: decode only the first ``sample`` pairs of each split (the layout is still listed whole).
+    ``sample``: decode only the first ``sample`` pairs of each split (the layout is still listed whole;
+    the format's split-wide checks, ``Format.split_mistakes``, run only on a whole split).
     """
     if name == "folder":
         return check_dataset(root, splits, summary=summary)
@@ -152,17 +168,16 @@ def check_format(name: str, root: str | Path, splits: Optional[Sequence[str]] = 
         return result
     result.summary["root"] = str(base)
     names = list(fmt.class_names)
-    n = len(names)
     for split in splits or ("train", "val"):
         split = fmt.split_name(split)
-        stats: dict[str, Any] = {"images": 0, "pixels": 0, "ignore_pixels": 0, "class_pixels": [0] * n, "object_sizes": {c: [0] * (len(SIZE_BINS) + 1) for c in names[1:]}}
+        stats: dict[str, Any] = {"images": 0, "pixels": 0, "ignore_pixels": 0, "class_pixels": [0] * len(names), "object_sizes": {c: [0] * (len(SIZE_BINS) + 1) for c in names[1:]}}
         result.summary["splits"][split] = stats
         before = len(problems)
         fmt.mistakes(base, split, problems)
         if len(problems) > before:
             continue
         try:
-            images, masks, _ = fmt.split(base, split)
+            images, masks, instances = fmt.split(base, split)
         except SegdilError as exc:
             problems.append(exc.message)
             continue
@@ -170,31 +185,55 @@ def check_format(name: str, root: str | Path, splits: Optional[Sequence[str]] = 
             problems.append(f"{base}: split {split!r} has no images ({fmt.expected})")
             continue
         stats["images"] = len(images)
-        for image_path, mask_path in list(zip(images, masks))[:sample]:
-            try:
-                image = load_image(image_path)
-                mask = fmt.decode(mask_path)
-            except SegdilError as exc:
-                problems.append(exc.message)
-                continue
-            if mask.shape != image.shape[:2]:
-                problems.append(f"{mask_path}: size mismatch, mask is {mask.shape[1]}x{mask.shape[0]} but {image_path.name} is {image.shape[1]}x{image.shape[0]}")
-                continue
-            counts = np.bincount(mask.ravel(), minlength=256)
-            bad = [v for v in np.flatnonzero(counts).tolist() if v >= n and v != IGNORE_INDEX]
-            if bad:
-                problems.append(f"{mask_path}: values {shown_values(bad)} out of range ({n} {fmt.name} classes 0-{n - 1}, 255 = ignore)")
-                continue
-            stats["pixels"] += int(mask.size)
-            stats["ignore_pixels"] += int(counts[IGNORE_INDEX])
-            for class_id in range(n):
-                stats["class_pixels"][class_id] += int(counts[class_id])
-                if summary and class_id > 0 and counts[class_id]:
-                    histogram = np.bincount(np.searchsorted(SIZE_BINS, object_sizes(mask, class_id), side="right"), minlength=len(SIZE_BINS) + 1)
-                    row = stats["object_sizes"][names[class_id]]
-                    for b, c in enumerate(histogram.tolist()):
-                        row[b] += c
+        checked = 0
+        for index, (image_path, mask_path) in enumerate(list(zip(images, masks))[:sample]):
+            mask = _check_pair(fmt, image_path, mask_path, instances[index] if instances else None, problems)
+            if mask is not None:
+                checked += 1
+                _add_stats(stats, mask, names, summary)
+        if sample is None and checked == len(images):
+            fmt.split_mistakes(base, split, stats, problems)
     return result
+
+
+def _check_pair(fmt: type[Format], image_path: Path, mask_path: Path, instance_path: Optional[Path], problems: list[str]) -> Optional[np.ndarray]:
+    """The decoded mask of one pair, or None with its problem listed."""
+    try:
+        image = load_image(image_path)
+        mask = fmt.decode(mask_path)
+    except SegdilError as exc:
+        problems.append(exc.message)
+        return None
+    if mask.shape != image.shape[:2]:
+        problems.append(f"{mask_path}: size mismatch, mask is {mask.shape[1]}x{mask.shape[0]} but {image_path.name} is {image.shape[1]}x{image.shape[0]}")
+        return None
+    bad = values_out_of_range(mask, len(fmt.class_names))
+    if bad:
+        problems.append(f"{mask_path}: {_range_problem(bad, fmt)}; fix the mask or leave its pair out of the split")
+        return None
+    if instance_path is not None:
+        try:
+            ids = fmt.decode_instances(instance_path, mask)
+        except SegdilError as exc:
+            problems.append(exc.message)
+            return None
+        if ids.shape != mask.shape:
+            problems.append(_instance_size_problem(instance_path, ids, mask))
+            return None
+    return mask
+
+
+def _add_stats(stats: dict[str, Any], mask: np.ndarray, names: list[str], summary: bool) -> None:
+    counts = np.bincount(mask.ravel(), minlength=256)
+    stats["pixels"] += int(mask.size)
+    stats["ignore_pixels"] += int(counts[IGNORE_INDEX])
+    for class_id in range(len(names)):
+        stats["class_pixels"][class_id] += int(counts[class_id])
+        if summary and class_id > 0 and counts[class_id]:
+            histogram = np.bincount(np.searchsorted(SIZE_BINS, object_sizes(mask, class_id), side="right"), minlength=len(SIZE_BINS) + 1)
+            row = stats["object_sizes"][names[class_id]]
+            for b, c in enumerate(histogram.tolist()):
+                row[b] += c
 
 
 def build_format_datasets(cfg, train_tf, val_tf, seed: int, norm: dict) -> tuple[Dataset, Dataset, list[str]]:

@@ -141,6 +141,28 @@ def load_mask(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def image_to_tensor(image_uint8_hwc: np.ndarray, mean: Sequence[float], std: Sequence[float]):
+    """uint8 H x W x 3 RGB -> float32 torch tensor [3, H, W], scaled to [0, 1] then ``(x - mean) / std``
+    (what ``segdil.data.transforms.to_tensor`` does, without importing albumentations: the Python API loads in
+    seconds less)."""
+    import torch  # lazy: reading images (segdil data check, the CLI) needs no torch
+
+    tensor = torch.from_numpy(np.asarray(image_uint8_hwc, dtype=np.float32).transpose(2, 0, 1).copy()).div_(255.0)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1)
+    return tensor.sub_(mean_t).div_(std_t).contiguous()
+
+
+def values_out_of_range(mask: np.ndarray, num_classes: int, ignore_index: int = 255) -> list[int]:
+    """The values of a uint8 class-index ``mask`` that are neither a class (0..num_classes-1) nor
+    ``ignore_index``, sorted; cheap enough to run on every mask a dataset loads."""
+    top = int(mask.max(initial=0))
+    if top < num_classes:
+        return []
+    counts = np.bincount(mask.ravel(), minlength=256)
+    return [v for v in np.flatnonzero(counts).tolist() if v >= num_classes and v != ignore_index]
+
+
 def default_palette(n: int = 256) -> list[tuple[int, int, int]]:
     """The PASCAL VOC colour map: distinct colours for small indices, same as most tools show."""
     palette = []

@@ -14,7 +14,7 @@ import numpy as np
 
 from segdil.data.format_base import Format
 from segdil.data.io import default_palette, open_decoded
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 
 VOC_CLASSES = [
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -45,15 +45,15 @@ class VOC(Format):
         listing = cls.split_file(root, split)
         if listing is None:
             raise SegdilError(f"{root / 'ImageSets' / 'Segmentation' / (split + '.txt')}: split list not found; VOC splits are ImageSets/Segmentation/train.txt and val.txt")
-        ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        ids = read_split_list(listing)
         images = {p.stem: p for p in _scan(root / "JPEGImages")}
         masks = {p.stem: p for p in _scan(root / "SegmentationClassAug")}
         masks.update({p.stem: p for p in _scan(root / "SegmentationClass")})
         for stem in ids:
             if stem not in images:
-                raise SegdilError(f"{listing}: id {stem!r} has no image {root / 'JPEGImages' / (stem + '.jpg')}")
+                raise SegdilError(f"{listing}: id {shown(stem)} has no image in {root / 'JPEGImages'} (expected <id>.jpg)")
             if stem not in masks:
-                raise SegdilError(f"{listing}: id {stem!r} has no mask {root / 'SegmentationClass' / (stem + '.png')} (nor in SegmentationClassAug/)")
+                raise SegdilError(f"{listing}: id {shown(stem)} has no mask in {root / 'SegmentationClass'} (nor in SegmentationClassAug/; expected <id>.png)")
         return [images[s] for s in ids], [masks[s] for s in ids], None
 
     @classmethod
@@ -74,6 +74,23 @@ class VOC(Format):
             problems.append(f"{root / 'SegmentationClass'}: not found; the VOC masks ship in VOCtrainval_11-May-2012.tar (VOC2012/SegmentationClass/)")
         elif cls.split_file(root, split) is None:
             problems.append(f"{root / 'ImageSets' / 'Segmentation' / (split + '.txt')}: split list not found; VOC splits are ImageSets/Segmentation/train.txt and val.txt")
+
+
+def read_split_list(path: Path) -> list[str]:
+    """The image ids of a split list (first word of each non-empty line); a file that is not UTF-8
+    text or cannot be read is a one-line error naming it."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SegdilError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); a VOC split list holds one image id per line, "
+            "e.g. 2007_000032: re-save it as UTF-8 (or plain ASCII)"
+        ) from None
+    except OSError as exc:
+        raise SegdilError(f"{path}: cannot read the split list ({exc.strerror or type(exc).__name__})") from None
+    if "\x00" in text:
+        raise SegdilError(f"{path}: holds NUL bytes, not a text split list; a VOC split list holds one image id per line, e.g. 2007_000032")
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
 
 
 def _scan(folder: Path) -> list[Path]:

@@ -23,6 +23,8 @@ from segdil.atomic import atomic_path
 from segdil.checkpoint import load_checkpoint, model_from_checkpoint
 from segdil.errors import SegdilError
 from segdil.inference.fuse import fold_batchnorm
+from segdil.memory_guard import check_fits
+from segdil.models.footprint import estimate_step_bytes
 from segdil.output_paths import check_output
 
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
@@ -136,6 +138,9 @@ def export_checkpoint(
     check_output(out, "--onnx", [checkpoint], overwrite)
     ckpt = load_checkpoint(checkpoint)
     reference = model_from_checkpoint(ckpt, "cpu")
+    needed = estimate_step_bytes(ckpt["model_args"], "infer", (height, width), 1)
+    if needed is not None:  # the exporter traces one forward, onnxruntime runs it again beside PyTorch's reference
+        check_fits(3 * needed, f"--height {height} --width {width}", "export at a smaller example size (with --dynamic the model still takes any size)")
     model = fold_batchnorm(reference) if fuse else reference
     with atomic_path(out) as tmp:
         export_onnx(model, tmp, height=height, width=width, dynamic=dynamic, opset=opset)

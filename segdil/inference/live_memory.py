@@ -11,6 +11,10 @@ class LiveTensorBytes(torch.utils._python_dispatch.TorchDispatchMode):
     """Peak bytes of the storages of tensors created inside the block and still alive (views and
     in-place results of one storage count once)."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # the probe never runs compiled; torch's wrap would import torch._dynamo (1.5-3 s) on first use
+
     def __init__(self):
         super().__init__()
         self.refs: dict[int, list[int]] = {}  # storage pointer -> [tensors alive, bytes]

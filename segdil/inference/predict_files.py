@@ -29,18 +29,18 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from segdil.atomic import TEMP_SUFFIX, atomic_write
+from segdil.atomic import TEMP_NAME_CHARS, TEMP_SUFFIX, atomic_write
 from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
-from segdil.data.io import IMAGE_EXTS, class_palette, load_image, save_image, save_mask
+from segdil.data.io import IMAGE_EXTS, class_palette, load_image, max_image_pixels, save_image, save_mask
 from segdil.data.transforms import to_tensor
 from segdil.device import resolve_device
-from segdil.errors import SegdilError
-from segdil.inference.engine import DEFAULT_MEMORY_BUDGET_MB, InferenceOptions, Predictor
+from segdil.errors import SegdilError, shown
+from segdil.inference.engine import InferenceOptions, Predictor
+from segdil.inference.overlay import OverlayStyle, overlay_image
 from segdil.inference.tiling import same_size_runs
 from segdil.inference.tta import tta_logits
 from segdil.models import model_class
-
-OVERLAY_ALPHA = 0.5
+from segdil.output_paths import LOCK_NAME, folder_lock
 
 
 @dataclass
@@ -81,9 +81,13 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool,
     with one of ``exts`` that are symlink loops are not images: they are appended to ``loops``."""
     found: list[tuple[Path, Path]] = []
     for item in inputs:
-        if item.is_file():
+        try:
+            is_file, is_dir = item.is_file(), item.is_dir()
+        except OSError as exc:  # a name over the system's limit, a permission problem
+            raise SegdilError(f"{shown(str(item))}: {exc.strerror or exc}; give image files or folders") from None
+        if is_file:
             found.append((item, Path()))
-        elif item.is_dir():
+        elif is_dir:
             candidates = list(item.rglob("*") if recursive else item.iterdir())
             if loops is not None:
                 loops.extend(sorted(p for p in candidates if p.suffix.lower() in exts and p.is_symlink() and _is_symlink_loop(p)))
@@ -93,10 +97,10 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool,
             )
             if not files:
                 hint = "" if recursive else "; add --recursive to include subfolders"
-                raise SegdilError(f"{item}: no images with extensions {', '.join(exts)}{hint}")
+                raise SegdilError(f"{shown(str(item))}: no images with extensions {', '.join(exts)}{hint}")
             found.extend((p, p.parent.relative_to(item)) for p in files)
         else:
-            raise SegdilError(f"{item}: input not found; give image files or folders")
+            raise SegdilError(f"{shown(str(item))}: input not found; give image files or folders")
     unique: dict[tuple[Path, Path], Path] = {}
     for path, rel in found:  # the same file named twice (directly and through its folder) once
         unique.setdefault((path.resolve(), rel), path)
@@ -127,7 +131,7 @@ def remove_stale_temporaries(jobs: Sequence[PredictJob]) -> list[Path]:
     by_folder: dict[Path, set[str]] = {}
     for job in jobs:
         for path in job.outputs():
-            by_folder.setdefault(path.parent, set()).add(path.name)
+            by_folder.setdefault(path.parent, set()).add(path.name[:TEMP_NAME_CHARS])
     removed = []
     pattern = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + r"(\.[A-Za-z0-9]+)?$")
     for folder, names in by_folder.items():
@@ -135,7 +139,7 @@ def remove_stale_temporaries(jobs: Sequence[PredictJob]) -> list[Path]:
             continue
         for entry in folder.iterdir():
             match = pattern.match(entry.name)
-            if match and match.group("name") in names and entry.is_file() and not entry.is_symlink():
+            if match and match.group("name")[:TEMP_NAME_CHARS] in names and entry.is_file() and not entry.is_symlink():
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
     return removed
@@ -185,12 +189,19 @@ def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob],
 
 
 def check_predictable(ckpt: dict, checkpoint: Path) -> dict:
-    """The checkpoint's ``model_args``, when its model segments RGB images; else a one-line error."""
+    """The checkpoint's ``model_args``, when its model segments RGB images with finite weights and
+    as many class names as classes; else a one-line error."""
     model_args = ckpt["model_args"]
     if model_class(model_args.get("name")).is_classifier:
         raise SegdilError(f"{checkpoint}: model {model_args.get('name')!r} classifies whole images; segdil predict needs a segmentation model")
     if int(model_args.get("in_channels", 3)) != 3:
         raise SegdilError(f"{checkpoint}: the model takes {model_args['in_channels']} input channels; segdil predict feeds RGB images (3 channels)")
+    names, num_classes = ckpt.get("class_names"), model_args.get("num_classes")
+    if names is not None and num_classes is not None and len(names) != int(num_classes):
+        raise SegdilError(f"{checkpoint}: {len(names)} class names {shown(list(names))} for a {num_classes}-class model; the checkpoint is inconsistent, use the one training wrote")
+    bad = [k for k, v in ckpt.get("model", {}).items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise SegdilError(f"{checkpoint}: weights hold NaN or inf ({shown(bad[0])}{' and more' if len(bad) > 1 else ''}); training diverged: use an earlier checkpoint or a lower train.lr")
     return model_args
 
 
@@ -198,22 +209,16 @@ def predict_files(
     checkpoint: Path,
     inputs: Sequence[Path],
     out: Path,
+    options: InferenceOptions = InferenceOptions(),
     *,
     overlay: bool = False,
     probs: bool = False,
-    tile: int | None = None,
-    overlap: int | None = None,
     batch_size: int = 1,
     device: str = "auto",
     recursive: bool = False,
     exts: Sequence[str] | None = None,
     overwrite: bool = False,
     skip_existing: bool = False,
-    fuse: bool = True,
-    precision: str = "auto",
-    channels_last: bool = True,
-    compile: bool = False,
-    memory_budget_mb: float | None = None,
     progress: bool = True,
     tta=None,
 ) -> PredictSummary:
@@ -222,18 +227,15 @@ def predict_files(
     Unreadable files are skipped and listed in the summary; user errors (bad paths, existing
     outputs, a classifier checkpoint) raise SegdilError before anything is written. With
     ``skip_existing`` images whose outputs all exist are left alone (an interrupted run continues).
-    The inference options are :class:`segdil.inference.engine.InferenceOptions`; ``tta`` (a
+    ``options`` say how the model runs (:class:`segdil.inference.engine.InferenceOptions`); ``tta`` (a
     :class:`segdil.inference.tta.TTA`) averages the softmax probabilities of flipped/rescaled views.
     """
     from tqdm import tqdm
 
     inputs = [Path(p) for p in inputs]
     out = Path(out)
-    options = InferenceOptions(
-        precision=precision, fuse=fuse, channels_last=channels_last, compile=compile,
-        memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB if memory_budget_mb is None else memory_budget_mb, tile=tile, overlap=overlap,
-    )
     options.check()
+    max_image_pixels()  # a bad $SEGDIL_MAX_IMAGE_PIXELS is one error up front, not one per image
     if overwrite and skip_existing:
         raise SegdilError("--overwrite and --skip-existing contradict each other; give one")
     exts = normalize_exts(exts or IMAGE_EXTS)
@@ -242,7 +244,8 @@ def predict_files(
     if skip_existing:
         jobs, done = skip_done(jobs)
         summary.skipped_existing = [job.source for job in done]
-    check_outputs(inputs, out, jobs, overwrite)
+    check_outputs(inputs, out, jobs, overwrite or skip_existing)  # skip_existing: an unfinished image's partial outputs are redone
+    summary.failed += [(loop, f"{shown(str(loop))}: a symlink loop, not an image") for loop in summary.symlink_loops]
 
     ckpt = load_checkpoint(checkpoint)
     model_args = check_predictable(ckpt, checkpoint)
@@ -251,46 +254,49 @@ def predict_files(
     data_cfg = checkpoint_config(ckpt).data
     summary.stale_temporaries = remove_stale_temporaries(jobs)
     palette = class_palette(ckpt.get("class_colors"), ckpt.get("class_names"))
+    style = OverlayStyle(palette, list(ckpt.get("class_names") or []), checkpoint_config(ckpt).eval.background_class)
     num_classes = int(model_args.get("num_classes") or 0)
     if num_classes > 256:
         raise SegdilError(f"{checkpoint}: {num_classes} classes do not fit an 8-bit index mask (at most 256)")
 
-    with tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar, ThreadPoolExecutor(1) as writer:
+    out.mkdir(parents=True, exist_ok=True)
+    lock_created = not (out / LOCK_NAME).exists()
+    with (
+        folder_lock(out, "--out", "prediction"),  # two runs into one folder would mix their masks
+        tqdm(total=len(jobs), unit="img", desc="predict", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar,
+        ThreadPoolExecutor(1) as writer,
+    ):
         pending: list = []
         for batch_jobs, images, tensor in _batches(jobs, batch_size, data_cfg.mean, data_cfg.std, summary, bar):
             logits = tta_logits(predictor, tensor, tta)
             if logits.shape[1] > 256:
                 raise SegdilError(f"{checkpoint}: {logits.shape[1]} classes do not fit an 8-bit index mask (at most 256)")
-            pending.append(writer.submit(_write_batch, batch_jobs, images, logits, palette, summary, bar))
+            pending.append(writer.submit(_write_batch, batch_jobs, images, logits, style, summary, bar))
             while len(pending) > 2:  # bound the logits waiting to be written
                 pending.pop(0).result()
         for future in pending:
             future.result()
+    if lock_created:
+        (out / LOCK_NAME).unlink(missing_ok=True)
     summary.fp32_fallbacks, summary.inference = predictor.fp32_fallbacks, predictor.describe()
     return summary
 
 
-def _write_batch(batch_jobs, images, logits, palette, summary: PredictSummary, bar) -> None:
+def _write_batch(batch_jobs, images, logits, style: OverlayStyle, summary: PredictSummary, bar) -> None:
     for job, image, image_logits in zip(batch_jobs, images, logits):
-        write_outputs(job, image, image_logits, palette)
+        write_outputs(job, image, image_logits, style)
         summary.written.append(job.mask)
         bar.update(1)
 
 
-def write_outputs(job: PredictJob, image: np.ndarray, logits: torch.Tensor, palette: np.ndarray) -> None:
+def write_outputs(job: PredictJob, image: np.ndarray, logits: torch.Tensor, style: OverlayStyle) -> None:
     """Write the mask (and overlay and probabilities when asked) of one image."""
     mask = logits.argmax(0).to(torch.uint8).numpy()
     if job.probs is not None:
         _save_npy(job.probs, torch.softmax(logits, 0).to(torch.float16).numpy())
     if job.overlay is not None:
-        save_image(job.overlay, overlay_image(image, mask, palette))
-    save_mask(job.mask, mask, palette[: int(logits.shape[0])].tolist())
-
-
-def overlay_image(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
-    """``image`` blended with the class colour of every pixel, uint8 H x W x 3."""
-    colours = palette[mask].astype(np.float32)
-    return np.clip(image.astype(np.float32) * (1 - alpha) + colours * alpha + 0.5, 0, 255).astype(np.uint8)
+        save_image(job.overlay, overlay_image(image, mask, style))
+    save_mask(job.mask, mask, style.palette[: int(logits.shape[0])].tolist())
 
 
 def _batches(jobs, batch_size, mean, std, summary: PredictSummary, bar, ahead: int = 2) -> Iterator[tuple[list, list, torch.Tensor]]:

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import re
 
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 from segdil.rf.analysis import RFReport, describe_stack
 
 MAX_RF = 1_000_001
+MAX_LAYERS = 256  # layers of one analysed stack; path counts stay finite in float64 well beyond
+MAX_RATES_TEXT = 2000  # characters of --rates read at all
+SHOWN_RATES = 24  # rates printed before the rest is counted
 
 
 def parse_rates(text: str) -> tuple[int, ...]:
     """``"1,2,5"`` (commas or spaces) -> ``(1, 2, 5)``; anything else is a one-line error."""
+    if len(text) > MAX_RATES_TEXT:
+        raise SegdilError(f"--rates {shown(text)}: {len(text):,} characters; give at most {MAX_LAYERS} rates, e.g. --rates 1,2,5 --repeat 4")
     items = [t for t in re.split(r"[,\s]+", text.strip().strip("[]()")) if t]
     if not items or not all(t.isdigit() and int(t) >= 1 for t in items):
-        raise SegdilError(f"--rates {text!r}: expected positive integers separated by commas, e.g. --rates 1,2,5")
+        raise SegdilError(f"--rates {shown(text)}: expected positive integers separated by commas, e.g. --rates 1,2,5")
     return tuple(int(t) for t in items)
 
 
 def check_stack(rates: tuple[int, ...], repeat: int, kernel: int, stem: int = 0, where: str = "--rates/--repeat") -> None:
     if repeat < 1:
         raise SegdilError(f"--repeat {repeat}: the group must appear at least once")
+    if stem + len(rates) * repeat > MAX_LAYERS:
+        raise SegdilError(f"{where}: {stem + len(rates) * repeat:,} layers; segdil rf analyses stacks of at most {MAX_LAYERS}")
     if kernel < 3 or kernel % 2 == 0:
         raise SegdilError(f"--kernel {kernel}: use an odd kernel size >= 3, so that the centre output sits on a tap")
     rf = 1 + (kernel - 1) * (stem + sum(rates) * repeat)
@@ -42,14 +49,28 @@ def _verdict(report: RFReport) -> str:
     return f"GRIDDING: {report.holes} holes ({rule}; {why})"
 
 
+def _listed(values, style: str = "[]", limit: int = SHOWN_RATES) -> str:
+    """``values`` as ``[1, 2, 5]`` (``style="()"``: a tuple; ``" "``: space-separated), the first ``limit`` then a count."""
+    values = list(values)
+    sep = " " if style == " " else ", "
+    body = sep.join(map(str, values[:limit])) + ("" if len(values) <= limit else f"{sep}… ({len(values)} in all)")
+    if style == "()" and len(values) == 1:
+        body += ","
+    return body if style == " " else f"{style[0]}{body}{style[1]}"
+
+
+def _bounded(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def format_report(report: RFReport) -> list[str]:
     """The human-readable report, one line per fact."""
     k, rf = report.kernel, report.receptive_field
-    rule = f"M = {report.M}: M2 = {report.M2} {'≤' if report.hdc_rule_ok else '>'} {k}, {'passes' if report.hdc_rule_ok else 'fails'}"
+    rule = f"M = {_listed(report.M)}: M2 = {report.M2} {'≤' if report.hdc_rule_ok else '>'} {k}, {'passes' if report.hdc_rule_ok else 'fails'}"
     lines = [
-        f"stack            {describe_stack(report)} = {' '.join(map(str, report.stack))}, {k}×{k} kernels",
+        f"stack            {_bounded(describe_stack(report))} = {_listed(report.stack, ' ')}, {k}×{k} kernels",
         f"receptive field  {rf}×{rf} = 1 + ({k}−1)·{sum(report.stack)}",
-        f"HDC rule         {rule} (group {tuple(report.rates)})",
+        f"HDC rule         {rule} (group {_listed(report.rates, '()')})",
         f"common factor    {report.common_factor}",
         f"coverage         {report.coverage:.3f} ({report.reached} of {rf * rf} offsets reach the centre output; {report.holes} holes)",
     ]

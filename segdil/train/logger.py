@@ -100,6 +100,12 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
+def per_class_iou(metrics: dict[str, Any], class_names: list[str]) -> dict[str, float | None]:
+    """{class name: pixel IoU} of a validation's ``per_class_iou`` (class ``i`` where a name is missing)."""
+    values = metrics.get("per_class_iou") or []
+    return {str(class_names[i]) if i < len(class_names) else f"class {i}": value for i, value in enumerate(values)}
+
+
 class RunLogger:
     def __init__(self, work_dir: Path, enabled: bool, total_steps: int, stream: IO[str] | None = None, budget_s: float | None = None):
         self.enabled, self.budget_s = enabled, budget_s
@@ -120,6 +126,8 @@ class RunLogger:
             self.tb = SummaryWriter(str(work_dir / "tb"))
         except ImportError:
             self.tb = None
+            if self.enabled:
+                print(f"note: tensorboard is not installed: no TensorBoard logs in {work_dir / 'tb'} (metrics.jsonl holds the same scalars); pip install 'segdil[tensorboard]'")
 
     def echo(self, message: str) -> None:
         if self.enabled:
@@ -144,15 +152,22 @@ class RunLogger:
                 self.tb.add_scalar("train/img_per_s", img_per_s, step)
 
     def validation(self, step: int, metrics: dict[str, Any], class_names: list[str]) -> None:
+        """A validation's metrics: in metrics.jsonl (``val``, and ``val_iou_per_class`` {class name:
+        pixel IoU, None where the class is absent}) and as TensorBoard scalars (``val/<metric>``,
+        ``val_iou_per_class/<class name>``)."""
         if not self.enabled:
             return
-        self._write({"step": step, "val": metrics})
+        per_class = per_class_iou(metrics, class_names)
+        self._write({"step": step, "val": metrics, "val_iou_per_class": per_class})
         summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("mIoU", "small_object_iou", "iIoU") if isinstance(metrics.get(k), float))
         self.bar.write(f"step {step}: {summary}")
         if self.tb:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)):
                     self.tb.add_scalar(f"val/{key}", value, step)
+            for name, value in per_class.items():
+                if value is not None:
+                    self.tb.add_scalar(f"val_iou_per_class/{name}", value, step)
 
     def overlays(self, step: int, samples: tuple, mean: list[float], std: list[float], colors: list | None) -> None:
         """TensorBoard pictures: image | ground truth | prediction, one row per validation image."""

@@ -21,17 +21,25 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segdil.atomic import TEMP_SUFFIX, write_json, write_text
 from segdil.checkpoint import check_state_shapes, checkpoint_state_dict, load_checkpoint, save_checkpoint
-from segdil.config import RESUMABLE_KEYS, Config, check_model_args, dump_config, resume_changes, with_defaults
+from segdil.config import (
+    RESUMABLE_KEYS,
+    Config,
+    check_model_args,
+    check_training_memory,
+    dump_config,
+    resume_changes,
+    with_defaults,
+)
 from segdil.data import build_datasets
 from segdil.data.loader import build_loader
 from segdil.device import autocast, resolve_device, train_amp
 from segdil.errors import SegdilError, shown
-from segdil.models import create_model, model_class
+from segdil.models import count_params, create_model, model_class
 from segdil.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from segdil.train.lock import work_dir_lock
 from segdil.train.logger import RunLogger
 from segdil.train.losses import SegmentationLoss
-from segdil.train.optim import build_optimizer, set_learning_rate
+from segdil.train.optim import build_optimizer, schedule_notes, set_learning_rate
 from segdil.train.sampler import ResumableSampler
 from segdil.train.state import STUB_FILES, is_stub, resolve_work_dir, rng_state, seed_everything, set_rng_state
 from segdil.train.validate import validate
@@ -45,15 +53,17 @@ class StopRequested(Exception):
 def train(cfg: Config, work_dir: str | None = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Train ``cfg``; returns the last validation metrics. Writes into the run's work dir.
 
-    Before anything is written: the work dir is checked (``resolve_work_dir``), with ``resume``
-    the config is compared with the run's (``check_resume_config``), the data is checked, the
-    model arguments are tried and a ``train.init_from`` checkpoint is read and matched against the
-    model. The work dir is then locked for the run's life (``train/lock.py``).
+    Before anything is written: the model arguments (weight files and names included) are tried
+    on the meta device and what a step holds is weighed against the machine's memory, the work dir
+    is checked (``resolve_work_dir``), with ``resume`` the config is compared with the run's
+    (``check_resume_config``), the data is checked and a ``train.init_from`` checkpoint is read and
+    matched against the model. The work dir is then locked for the run's life (``train/lock.py``).
     """
     tc = cfg.train
-    device, dist_info = setup_device(tc.device)
     if model_class(cfg.model["name"]).is_classifier:
         raise SegdilError(f"model.name={cfg.model['name']!r} is an image classifier; tools/train.py trains segmentation models")
+    check_training_memory(cfg, check_model_args(cfg.model, weights=True))
+    device, dist_info = setup_device(tc.device)
     amp = train_amp(tc.precision, device)
     torch.backends.cudnn.benchmark = not tc.deterministic
     if tc.deterministic:
@@ -90,11 +100,13 @@ def _train(
     """The run itself, in a work dir that this process holds."""
     tc = cfg.train
     log = RunLogger(path, enabled=dist_info.is_main and not quiet, total_steps=tc.max_steps, budget_s=tc.budget_s)
-    log.echo(f"work dir: {path}\n" + dump_config(cfg))
 
     # ---- model, optimizer, schedule, loaders
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     run = Run.build(cfg, model_args, dist_info, device, memory_format, path, class_names, getattr(train_ds, "class_colors", None), init=init, echo=log.echo)
+    log.echo(run_summary(cfg, count_params(run.model), len(train_ds), len(val_ds), device, path))
+    for note in schedule_notes(tc):
+        log.echo(note)
     step, best, metrics = 0, None, {}
     if ckpt is not None:
         step, best, metrics = run.restore(ckpt)
@@ -144,6 +156,17 @@ def _train(
     if dist_info.is_main:
         write_json(path / "final_metrics.json", result)
     return result
+
+
+def run_summary(cfg: Config, params: int, n_train: int, n_val: int, device: torch.device, path: Path) -> str:
+    """The one line a run starts with; the resolved config is the work dir's ``config.yaml``."""
+    data = cfg.data
+    source = f"synthetic {data.synth.scene} {data.synth.size} px" if data.root is None else f"{data.format} {data.root}"
+    steps = f"{cfg.train.max_steps:,} steps" + (f" or {cfg.train.budget_s:g} s" if cfg.train.budget_s is not None else "")
+    return (
+        f"training {cfg.model['name']} ({params:,} parameters) on {source} ({n_train:,} train / {n_val:,} val images), "
+        f"{steps}, batch {cfg.train.batch_size}, {device}; work dir {path} (resolved config: {path / 'config.yaml'})"
+    )
 
 
 def check_resume_config(path: Path, ckpt: dict[str, Any], cfg: Config) -> None:

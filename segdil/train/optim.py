@@ -49,3 +49,24 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: 
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
+
+
+def schedule_notes(cfg: TrainConfig) -> list[str]:
+    """One line each for a schedule that a short run leaves unfinished: a warm-up as long as the run
+    (the rate never reaches ``train.lr``) and validation only at the last step. Said, not changed:
+    the run trains as configured. A ``train.budget_s`` run ends by its clock: ``max_steps`` is only its cap."""
+    if cfg.budget_s is not None:
+        return []
+    notes = []
+    if cfg.warmup_steps > cfg.max_steps:
+        top = cfg.lr * lr_factor(cfg.max_steps - 1, cfg)
+        notes.append(
+            f"note: train.warmup_steps={cfg.warmup_steps} > train.max_steps={cfg.max_steps}: the learning rate never leaves warm-up "
+            f"(it ends at {top:.2e}, train.lr is {cfg.lr:.2e}); for a short run set train.warmup_steps={cfg.max_steps // 10}"
+        )
+    if cfg.val_every > cfg.max_steps:
+        notes.append(
+            f"note: train.val_every={cfg.val_every} > train.max_steps={cfg.max_steps}: validation runs once, at the last step; "
+            f"set train.val_every={max(1, cfg.max_steps // 4)} to see progress"
+        )
+    return notes

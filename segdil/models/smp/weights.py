@@ -2,12 +2,18 @@
 
 Offline, a name whose weights are not in the Hugging Face cache fails at once with one line that
 gives the URL to fetch elsewhere and the ``encoder_weights: /path/file`` setting that uses it.
+
+Built on the meta device (training checks its model arguments so, before its work dir exists) the
+name or file is checked just the same, but nothing is downloaded: a name gives random weights and
+a file is read (``weights_only``) and matched against the encoder's tensors by name and shape.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import socket
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -15,14 +21,30 @@ HUB_HOST = "huggingface.co"
 
 
 def online(host: str = HUB_HOST, timeout: float = 3.0) -> bool:
-    """Whether ``host`` answers on port 443 within ``timeout`` seconds (False when HF_HUB_OFFLINE is set)."""
+    """Whether ``host`` answers on port 443 within ``timeout`` seconds in all, name lookup included
+    (a resolver that never answers does not hang it); False when HF_HUB_OFFLINE is set."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True, name="segdil-online-probe")
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
+
+
+def building_on_meta() -> bool:
+    """Whether the model is being built on the meta device (a check: nothing may be downloaded)."""
+    import torch
+
+    return torch.get_default_device().type == "meta"
 
 
 def pretrained_names(encoder: str) -> list[str]:
@@ -41,7 +63,11 @@ def resolve_encoder_weights(encoder: str, weights: Optional[str]) -> tuple[Optio
         return None, None
     path = Path(weights).expanduser()
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise ValueError(f"encoder_weights={weights!r}: an empty file (0 bytes), not a weights file")
         return None, path
+    if path.is_dir():
+        raise ValueError(f"encoder_weights={weights!r}: a folder, not a weights file; name the .safetensors or .pth file inside it")
     names = pretrained_names(encoder)
     if weights not in names:
         known = f"; names smp knows for {encoder}: {', '.join(names)}" if names else ""
@@ -51,7 +77,7 @@ def resolve_encoder_weights(encoder: str, weights: Optional[str]) -> tuple[Optio
     settings = smp.encoders.encoders[encoder]["pretrained_settings"][weights]
     repo, revision = settings["repo_id"], settings.get("revision") or "main"
     if _cached(repo, revision) or online():
-        return weights, None
+        return (None if building_on_meta() else weights), None
     url = f"https://{HUB_HOST}/{repo}/resolve/{revision}/model.safetensors"
     raise ValueError(
         f"encoder_weights={weights!r}: offline and the {encoder} {weights} weights are not cached; download {url} "
@@ -70,12 +96,29 @@ def _cached(repo: str, revision: str) -> bool:
 
 
 def load_weights_file(path: Path) -> dict:
-    """A state_dict from ``.safetensors`` or a torch file (``weights_only``)."""
+    """A state_dict from ``.safetensors`` or a torch file (``weights_only``); ValueError (one line)
+    for a file that is neither, or a pickle that holds code (never run)."""
     import torch
 
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    where = f"encoder_weights={str(path)!r}"
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if path.suffix != ".safetensors" and not head.startswith((b"PK\x03\x04", b"\x80")) and b"\x00" not in head:
+        first = head.decode("utf-8", errors="replace").strip().splitlines()[:1]
+        raise ValueError(f"{where}: a text file (it starts {first[0][:40]!r}), not a weights file; use a .safetensors or .pth state_dict" if first else f"{where}: not a weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+            return load_file(str(path), device="cpu")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's text advises weights_only=False, i.e. running the file's code: never for a weights file
+        raise ValueError(f"{where}: not a weights file (it holds Python objects other than tensors, which segdil never loads); use a .safetensors or plain state_dict file") from None
+    except Exception as exc:  # torch and safetensors raise several types for truncated or foreign files
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise ValueError(f"{where}: not a readable weights file ({type(exc).__name__}: {first}); use a .safetensors or .pth state_dict") from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{where}: not a state_dict (a mapping of tensor names to tensors)")
+    return state
