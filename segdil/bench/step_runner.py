@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 
 from segdil.bench.variants import Variant, variant_model_args
 from segdil.device import autocast
+from segdil.models.footprint import constructor_default
 
 
 @dataclass
@@ -41,13 +41,6 @@ class Measurement:
         return out
 
 
-def _constructor_default(name: str, arg: str, fallback: int) -> int:
-    from segdil.models import MODELS
-
-    param = inspect.signature(MODELS[name]).parameters.get(arg)
-    return fallback if param is None or param.default is inspect.Parameter.empty else int(param.default)
-
-
 @dataclass
 class StepRunner:
     """A built variant: ``step()`` runs one training or inference step on fixed synthetic inputs."""
@@ -69,8 +62,8 @@ def build_runner(model_args: dict[str, Any], variant: Variant, mode: str, size: 
 
     args = variant_model_args(model_args, variant)
     name = args["name"]
-    in_channels = int(args.get("in_channels", _constructor_default(name, "in_channels", 3)))
-    num_classes = int(args.get("num_classes", _constructor_default(name, "num_classes", 4)))
+    in_channels = int(args.get("in_channels", constructor_default(name, "in_channels", 3)))
+    num_classes = int(args.get("num_classes", constructor_default(name, "num_classes", 4)))
     torch.manual_seed(seed)
     model = create_model_quietly(**args).to(device)
     if mode == "infer":
@@ -152,7 +145,7 @@ def count_step_flops(model_args: dict[str, Any], mode: str, size: int | tuple[in
     name = args["name"]
     if model_class(name).supports_memory_saver:
         args["memory_saver"] = "none"
-    in_channels = int(args.get("in_channels", _constructor_default(name, "in_channels", 3)))
+    in_channels = int(args.get("in_channels", constructor_default(name, "in_channels", 3)))
     try:
         with torch.device("meta"):
             model = create_model_quietly(**args)

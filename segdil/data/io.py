@@ -143,8 +143,8 @@ def load_mask(path: str | Path) -> np.ndarray:
 
 def image_to_tensor(image_uint8_hwc: np.ndarray, mean: Sequence[float], std: Sequence[float]):
     """uint8 H x W x 3 RGB -> float32 torch tensor [3, H, W], scaled to [0, 1] then ``(x - mean) / std``
-    (what ``segdil.data.transforms.to_tensor`` does, without importing albumentations: the Python API loads in
-    seconds less)."""
+    (the one normalisation of training and inference; here, not in ``segdil.data.transforms``, so the Python API
+    loads without albumentations)."""
     import torch  # lazy: reading images (segdil data check, the CLI) needs no torch
 
     tensor = torch.from_numpy(np.asarray(image_uint8_hwc, dtype=np.float32).transpose(2, 0, 1).copy()).div_(255.0)

@@ -31,6 +31,7 @@ from segdil.data.synth import (
 from segdil.data.synth_shapes import SYNTH_COLORS
 from segdil.data.synth_street_write import street_preview, write_street
 from segdil.errors import SegdilError
+from segdil.memory_guard import available_mb
 from segdil.output_paths import check_output_folder
 
 MANIFEST = ".segdil-synth.json"  # what data synth wrote into its folder: all that --overwrite may replace
@@ -131,13 +132,9 @@ def not_written_here(root: Path) -> Path | None:
 
 def machine_memory_bytes() -> int | None:
     """Memory this machine has free for a new process (``MemAvailable``; else all of it), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    free_mb = available_mb()
+    if free_mb is not None:
+        return int(free_mb * 2**20)
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from segdil.config import DataConfig
-from segdil.data.io import list_images
+from segdil.data.io import image_to_tensor, list_images
 from segdil.errors import SegdilError
 
 IMAGE_FILL = 0
@@ -129,11 +129,8 @@ def apply_transform(transform: Optional[Any], image: np.ndarray, mask: np.ndarra
 
 
 def to_tensor(image_uint8_hwc: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 H x W x 3 RGB -> float32 [3, H, W], scaled to [0, 1] then ``(x - mean) / std``."""
-    tensor = torch.from_numpy(np.asarray(image_uint8_hwc, dtype=np.float32).transpose(2, 0, 1).copy()).div_(255.0)
-    mean_t = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return tensor.sub_(mean_t).div_(std_t).contiguous()
+    """uint8 H x W x 3 RGB -> float32 [3, H, W], scaled to [0, 1] then ``(x - mean) / std`` (:func:`segdil.data.io.image_to_tensor`)."""
+    return image_to_tensor(image_uint8_hwc, mean, std)
 
 
 def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:

@@ -251,10 +251,11 @@ def predict_files(
     model_args = check_predictable(ckpt, checkpoint)
     run_device = resolve_device(device)
     predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, options)
-    data_cfg = checkpoint_config(ckpt).data
+    saved = checkpoint_config(ckpt)
+    data_cfg = saved.data
     summary.stale_temporaries = remove_stale_temporaries(jobs)
     palette = class_palette(ckpt.get("class_colors"), ckpt.get("class_names"))
-    style = OverlayStyle(palette, list(ckpt.get("class_names") or []), checkpoint_config(ckpt).eval.background_class)
+    style = OverlayStyle(palette, list(ckpt.get("class_names") or []), saved.eval.background_class)
     num_classes = int(model_args.get("num_classes") or 0)
     if num_classes > 256:
         raise SegdilError(f"{checkpoint}: {num_classes} classes do not fit an 8-bit index mask (at most 256)")

@@ -10,7 +10,8 @@ import torch
 from segdil.models import MODELS, create_model_quietly, model_class
 
 
-def _default(name: str, arg: str, fallback: int) -> int:
+def constructor_default(name: str, arg: str, fallback: int) -> int:
+    """The default of constructor argument ``arg`` of model ``name``, else ``fallback``."""
     param = inspect.signature(MODELS[name]).parameters.get(arg)
     return fallback if param is None or param.default is inspect.Parameter.empty else int(param.default)
 
@@ -27,7 +28,7 @@ def estimate_step_bytes(model_args: dict[str, Any], mode: str, size: int | tuple
     name = args["name"]
     if model_class(name).supports_memory_saver:
         args["memory_saver"] = "none"
-    in_channels = int(args.get("in_channels", _default(name, "in_channels", 3)))
+    in_channels = int(args.get("in_channels", constructor_default(name, "in_channels", 3)))
     outputs: list[int] = []
 
     def record(_module, _inputs, output) -> None:
