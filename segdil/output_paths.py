@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from segdil.errors import SegdilError, shown
+from segdil.path_names import check_path_name, shown_path
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -38,12 +39,24 @@ def inside(path: str | Path, folder: str | Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def check_writable(folder: Path, what: str) -> None:
+    """Refuse ``what`` (an option and its value) when ``folder``, or its nearest existing parent
+    (missing folders are created), may not be written by this user."""
+    folder = folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SegdilError(f"{what}: this user may not write in {shown_path(folder)}; choose a folder you can write to")
+
+
 def check_output(path: str | Path | None, flag: str, inputs: Iterable[str | Path | None] = (), overwrite: bool = False) -> None:
     """Refuse ``path`` (given as ``flag``) when it is one of ``inputs`` (always), when it is a
-    folder, or when it exists and ``overwrite`` is off. Inputs that are folders refuse any output
-    inside them only when the output already exists there (it would be read as data)."""
+    folder, a name no file system holds or in a folder this user may not write, or when it exists
+    and ``overwrite`` is off. Inputs that are folders refuse any output inside them only when the
+    output already exists there (it would be read as data)."""
     if path is None:
         return
+    check_path_name(path, flag)
     path = Path(path)
     for source in inputs:
         if source is None:
@@ -57,6 +70,7 @@ def check_output(path: str | Path | None, flag: str, inputs: Iterable[str | Path
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise SegdilError(f"{flag} {path}: already exists; pass --overwrite to replace it or choose another name")
+    check_writable(path.parent, f"{flag} {shown_path(path)}")
 
 
 def check_output_folder(
@@ -76,6 +90,7 @@ def check_output_folder(
     any entry), and otherwise unless ``overwrite`` (replace the command's own earlier output) or
     ``reuse`` (the command continues it) is given.
     """
+    check_path_name(path, flag or "output folder")
     path = Path(path)
     flag = f"{flag} {path}" if flag else str(path)  # from here on: the option and its value
     if path.name in ("", ".", ".."):
@@ -93,6 +108,7 @@ def check_output_folder(
             raise SegdilError(f"{flag}: is or holds the input {source}; choose a folder outside the inputs")
         if Path(source).is_dir() and inside(path, source):
             raise SegdilError(f"{flag}: lies inside the input folder {source}; choose a folder outside the inputs")
+    check_writable(path, flag)
     if not path.is_dir() or not any(path.iterdir()):
         return
     stranger = foreign(path) if foreign is not None else next(iter(sorted(path.iterdir())))

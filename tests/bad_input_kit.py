@@ -43,7 +43,10 @@ def snapshot(root: Path) -> dict[str, tuple[int, str]]:
         if path.is_dir() and not path.is_symlink():
             out[rel] = (-1, "")
         elif path.is_file():
-            out[rel] = (path.stat().st_size, hashlib.sha1(path.read_bytes()).hexdigest())
+            try:
+                out[rel] = (path.stat().st_size, hashlib.sha1(path.read_bytes()).hexdigest())
+            except PermissionError:  # a row's unreadable file: its size and time
+                out[rel] = (path.stat().st_size, f"unreadable {path.stat().st_mtime_ns}")
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from segdil.errors import SegdilError, shown
 from segdil.output_paths import check_output
+from segdil.path_names import check_path_name
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class BenchOptions:
 
 
 def _is_config(model: str) -> bool:
+    check_path_name(model, "--model")
     return Path(model).suffix in (".yaml", ".yml") or Path(model).is_file()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from segdil.commands.options import precision_option
+from segdil.path_names import PathType
 
 
 @click.command("bench")
@@ -12,7 +13,7 @@ from segdil.commands.options import precision_option
 @click.option("--size", default="512", show_default=True, help="Input size: a side (512) or width x height (2048x1024).")
 @click.option("--sizes", default=None, metavar="LIST", help="Instead: cost against image size, e.g. 256,512,1024x512: GFLOPs, peak memory (also with the memory saver when training a model that has one) and img/s of every --model at every size, and the largest image that fits in --max-memory-gb.")
 @click.option("--max-memory-gb", type=float, default=None, help="With --sizes: sizes estimated over this peak memory are reported too large and not run [default: 24 on CPU, the device's memory on CUDA].")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="With --sizes: write GFLOPs per image, peak memory and img/s against megapixels (log axes) to this PNG.")
+@click.option("--plot", "plot_path", type=PathType(dir_okay=False), default=None, help="With --sizes: write GFLOPs per image, peak memory and img/s against megapixels (log axes) to this PNG.")
 @click.option("--batch", default=16, show_default=True, help="Images per step.")
 @click.option("--train/--infer", "train", default=True, show_default=True, help="Time a training step (forward, backward, AdamW) or an inference forward.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -35,8 +36,8 @@ from segdil.commands.options import precision_option
 @click.option("--predict/--no-predict", "predict", default=None, help="With --infer: also time `segdil predict` end to end (JPEG photos decoded -> mask PNGs on disk) against one naive fp32 NCHW whole-image forward per image, in rounds. Default: on with --infer.")
 @click.option("--predict-images", default=3, show_default=True, help="Photos per predict round.")
 @click.option("--predict-rounds", default=3, show_default=True, help="Rounds of naive forward + predict.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None, help="With --predict: this checkpoint instead of the model trained a few steps on synthetic data.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the figures to this JSON file.")
+@click.option("--checkpoint", type=PathType(dir_okay=False, exists=True), default=None, help="With --predict: this checkpoint instead of the model trained a few steps on synthetic data.")
+@click.option("--json", "json_path", type=PathType(dir_okay=False), default=None, help="Write the figures to this JSON file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. --set model.blocks=2 (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace --json (and --plot) if it exists (never the --model config).")
 def command(**options) -> None:

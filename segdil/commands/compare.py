@@ -10,6 +10,7 @@ import click
 
 from segdil.compare import compare
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs
+from segdil.path_names import PathType
 
 
 def command_line(ctx: click.Context) -> list[str]:
@@ -28,7 +29,7 @@ def command_line(ctx: click.Context) -> list[str]:
 
 
 @click.command("compare")
-@click.argument("configs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, type=PathType(dir_okay=False))
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="Add a shipped set of configs: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in PRESETS.items()) + ".")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Train every model with train.seed = 0 … N-1.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="train.max_steps for every model.")
@@ -36,7 +37,7 @@ def command_line(ctx: click.Context) -> list[str]:
 @click.option("--match", type=click.Choice(["none", "params", "flops"]), default="none", show_default=True, help="Scale widths so every model's parameters or FLOPs are within ±10% of the first config's.")
 @click.option("--sweep-pools", default=None, metavar="RANGE", help="Add FCNs with P pools (bilinear, no skips), e.g. 1..5 or 2,4.")
 @click.option("--set", "overrides", multiple=True, metavar="[LABEL:]KEY=VALUE", help="Override a config value for every model (repeatable; YAML values); LABEL:KEY=VALUE only for models whose label matches the glob LABEL.")
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder (default runs/compare-<timestamp>): new, empty, or an earlier comparison's (never one holding other files). Running the same command again continues: finished runs of the same config there are reused and an interrupted run continues from its last checkpoint.")
+@click.option("--out", default=None, type=PathType(file_okay=False), help="Output folder (default runs/compare-<timestamp>): new, empty, or an earlier comparison's (never one holding other files). Running the same command again continues: finished runs of the same config there are reused and an interrupted run continues from its last checkpoint.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Also score every run with test-time augmentation (a TTA row per model): flip, scales=0.5,0.75,1,1.25; repeat to combine.")
 @click.pass_context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from segdil.config import SynthConfig
+from segdil.path_names import PathType
 
 DEFAULTS = SynthConfig()
 
@@ -34,7 +35,7 @@ def _size(text: str | None, scene: str) -> int:
 
 
 @command.command("synth", short_help="Write the synthetic benchmark to a folder.")
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out", type=PathType(file_okay=False))
 @click.option("--n-train", default=DEFAULTS.n_train, show_default=True, help="Training images.")
 @click.option("--n-val", default=DEFAULTS.n_val, show_default=True, help="Validation images.")
 @click.option("--size", default=None, metavar="N|WxH", help=f"Image size in pixels: square side; street: WxH (2:1) or the short side [default: {DEFAULTS.size}; street: 1024x512].")
@@ -81,7 +82,7 @@ def synth(out: str, n_train: int, n_val: int, size: str | None, seed: int, min_o
 
 
 @command.command("check", short_help="Summarise a folder dataset and list its problems.")
-@click.argument("root", type=click.Path())
+@click.argument("root", type=PathType())
 @click.option("--split", "splits", multiple=True, help="A split that must exist (repeatable); default: every ROOT/<split>/images.")
 @click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default="folder", show_default=True, metavar="FMT", help="Layout of ROOT, read in place: folder, voc, cityscapes, ade20k (docs/data.md).")
 def check(root: str, splits: tuple[str, ...], fmt: str) -> None:

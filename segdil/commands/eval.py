@@ -9,14 +9,15 @@ import click
 from segdil.commands.options import precision_option
 from segdil.errors import SegdilError, shown
 from segdil.output_paths import check_output
+from segdil.path_names import PathType
 
 
 @click.command("eval")
-@click.option("--pred", "pred_dir", type=click.Path(path_type=Path), help="Folder of prediction index PNGs, named like the ground truth.")
-@click.option("--gt", "gt_dir", type=click.Path(path_type=Path), help="Folder of ground-truth index PNGs (with --pred).")
+@click.option("--pred", "pred_dir", type=PathType(path_type=Path), help="Folder of prediction index PNGs, named like the ground truth.")
+@click.option("--gt", "gt_dir", type=PathType(path_type=Path), help="Folder of ground-truth index PNGs (with --pred).")
 @click.option("--num-classes", type=click.IntRange(min=1), help="Number of classes (with --pred).")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="A segdil checkpoint to evaluate.")
-@click.option("--data", "data_root", type=click.Path(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
+@click.option("--checkpoint", type=PathType(path_type=Path), help="A segdil checkpoint to evaluate.")
+@click.option("--data", "data_root", type=PathType(path_type=Path), help="Dataset root holding SPLIT/images and SPLIT/masks (with --checkpoint).")
 @click.option("--format", "fmt", type=click.Choice(["folder", "voc", "cityscapes", "ade20k"]), default=None, metavar="FMT", help="Layout of --data: folder, voc, cityscapes, ade20k [default: the checkpoint's data.format, else folder].")
 @click.option("--split", default="val", show_default=True, help="Split folder under --data.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Images per forward pass (consecutive images of one size share a pass).")
@@ -26,8 +27,8 @@ from segdil.output_paths import check_output
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
 @precision_option("With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images in fp32).")
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
-@click.option("--confusion", "confusion_png", type=click.Path(dir_okay=False, path_type=Path), help="Write the confusion matrix (rows: ground truth, normalised; class names) as a PNG here [default: with --json, JSON_confusion.png beside it].")
+@click.option("--json", "json_out", type=PathType(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--confusion", "confusion_png", type=PathType(dir_okay=False, path_type=Path), help="Write the confusion matrix (rows: ground truth, normalised; class names) as a PNG here [default: with --json, JSON_confusion.png beside it].")
 @click.option("--overwrite", is_flag=True, help="Replace --json and the confusion PNG if they exist (never an input).")
 @click.option("--classes-by-index", is_flag=True, help="With --checkpoint: accept data whose class names differ from the model's (same count); scored under the data's names.")
 def command(

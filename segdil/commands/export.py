@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from segdil.path_names import PathType
+
 
 @click.command("export")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--onnx", "onnx_path", required=True, type=click.Path(path_type=Path), help="Output .onnx file.")
+@click.argument("checkpoint", type=PathType(path_type=Path))
+@click.option("--onnx", "onnx_path", required=True, type=PathType(path_type=Path), help="Output .onnx file.")
 @click.option("--dynamic", is_flag=True, help="Free batch, height and width (checked at a second size).")
 @click.option("--fuse", is_flag=True, help="Fold BatchNorm into the preceding convolutions first.")
 @click.option("--opset", type=click.IntRange(min=17), default=17, show_default=True, help="ONNX opset version.")

@@ -8,14 +8,15 @@ from pathlib import Path
 import click
 
 from segdil.commands.options import precision_option
+from segdil.path_names import PathType
 
 SHOWN_FAILURES = 20  # skipped files listed one per line; the rest counted
 
 
 @click.command("predict")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder (created; must not be inside an input folder).")
+@click.argument("checkpoint", type=PathType(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=PathType(path_type=Path))
+@click.option("--out", "out", required=True, type=PathType(path_type=Path), help="Output folder (created; must not be inside an input folder).")
 @click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.png: the image blended with the mask colours.")
 @click.option("--probs", is_flag=True, help="Also write <stem>_probs.npy: float16 class probabilities, C x H x W.")
 @click.option("--tile", type=click.IntRange(min=1), default=None, help="Force tiles of this side (default: whole images within --memory-budget, else the largest tiles that fit).")

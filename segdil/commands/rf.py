@@ -9,18 +9,19 @@ import click
 from segdil.commands.options import config_options, resolve_config
 from segdil.errors import SegdilError
 from segdil.output_paths import check_output
+from segdil.path_names import PathType
 
 
 @click.command("rf")
 @click.option("--rates", "rates_text", metavar="R1,R2,...", help="Dilation rates of one group, e.g. 1,2,5.")
 @click.option("--repeat", type=int, default=None, help="How many times the group is stacked [default: 1].")
 @click.option("--kernel", type=int, default=None, help="Kernel size k of every layer [default: 3].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Analyse the model of this YAML config (hdc: its rates, blocks and stem).")
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False), help="Model weights (and, without --config, the model) for --erf.")
+@click.option("--config", "config_path", type=PathType(dir_okay=False), help="Analyse the model of this YAML config (hdc: its rates, blocks and stem).")
+@click.option("--checkpoint", "checkpoint_path", type=PathType(dir_okay=False), help="Model weights (and, without --config, the model) for --erf.")
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the path-count heatmap beside a stack with the same RF and the other verdict (PNG).")
-@click.option("--erf", "erf_path", type=click.Path(dir_okay=False), help="Write the gradient ERF of the configured model (PNG); any segmentation model.")
+@click.option("--plot", "plot_path", type=PathType(dir_okay=False), help="Write the path-count heatmap beside a stack with the same RF and the other verdict (PNG).")
+@click.option("--erf", "erf_path", type=PathType(dir_okay=False), help="Write the gradient ERF of the configured model (PNG); any segmentation model.")
 @click.option("--size", type=int, default=None, help="Input side for --erf [default: hdc RF + margin, rounded up to 32; else 128].")
 @click.option("--samples", type=int, default=4, show_default=True, help="Random inputs averaged for --erf.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random init and the random inputs for --erf.")

@@ -28,6 +28,7 @@ from segdil.config.validate import (
 )
 from segdil.device import check_precision
 from segdil.errors import SegdilError, shown
+from segdil.path_names import check_path_name
 
 MAX_BASE_LEVELS = 2  # a file, its base, and that base's base
 _KEY = re.compile(r"^([A-Za-z_][\w.]*)(?:\[\d+\])*(?:=[^:]*)?: ")  # the dotted key an error message starts with (``key: `` or ``key=value: ``)
@@ -152,10 +153,13 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    check_path_name(path, "config")
     if not path.is_file():
         raise SegdilError(f"{path}: config file not found")
     try:
         data = safe_load_bounded(path.read_text(), path)
+    except PermissionError:
+        raise SegdilError(f"{path}: this user may not read the config file (permission denied)") from None
     except UnicodeDecodeError:
         raise SegdilError(f"{path}: not a text file; a config is YAML") from None
     except yaml.YAMLError as exc:

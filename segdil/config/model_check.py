@@ -66,6 +66,8 @@ def _problem(args: dict[str, Any], memory: bool = True) -> str | None:
         if not lines:
             return type(exc).__name__
         return " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]  # torch's "Error(s) in loading state_dict for X:" says what on the next line
+    except SegdilError as exc:  # a family's own one-line refusal
+        return exc.message
     except Exception as exc:  # e.g. pickle.UnpicklingError of a weights file, whose own text advises running its code
         return f"{type(exc).__name__} while building it"
     empty = next(((n, tuple(p.shape)) for n, p in model.named_parameters() if p.numel() == 0), None)

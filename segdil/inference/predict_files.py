@@ -28,6 +28,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from segdil.atomic import TEMP_NAME_CHARS, TEMP_SUFFIX, atomic_write
 from segdil.checkpoint import checkpoint_config, load_checkpoint, model_from_checkpoint
@@ -40,7 +41,8 @@ from segdil.inference.overlay import OverlayStyle, overlay_image
 from segdil.inference.tiling import same_size_runs
 from segdil.inference.tta import tta_logits
 from segdil.models import model_class
-from segdil.output_paths import LOCK_NAME, folder_lock
+from segdil.output_paths import LOCK_NAME, check_output_folder, folder_lock
+from segdil.path_names import shown_path
 
 
 @dataclass
@@ -86,6 +88,7 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool,
         except OSError as exc:  # a name over the system's limit, a permission problem
             raise SegdilError(f"{shown(str(item))}: {exc.strerror or exc}; give image files or folders") from None
         if is_file:
+            _check_named_image(item)
             found.append((item, Path()))
         elif is_dir:
             candidates = list(item.rglob("*") if recursive else item.iterdir())
@@ -105,6 +108,17 @@ def collect_images(inputs: Sequence[Path], exts: Sequence[str], recursive: bool,
     for path, rel in found:  # the same file named twice (directly and through its folder) once
         unique.setdefault((path.resolve(), rel), path)
     return [(path, rel) for (_, rel), path in unique.items()]
+
+
+def _check_named_image(path: Path) -> None:
+    """An image named on the command line that cannot be opened stops the run before anything is written
+    (an unreadable file found in a folder is skipped and listed instead). Reads the header only."""
+    try:
+        with Image.open(path):
+            pass
+    except OSError as exc:
+        reason = "an empty file" if path.stat().st_size == 0 else f"not an image that can be read ({exc.strerror or type(exc).__name__})"
+        raise SegdilError(f"{shown_path(path)}: {reason}; give an image file (PNG, JPEG, TIFF, ...)") from None
 
 
 def _is_symlink_loop(path: Path) -> bool:
@@ -165,16 +179,10 @@ def plan_jobs(images: Sequence[tuple[Path, Path]], out: Path, overlay: bool, pro
 
 
 def check_outputs(inputs: Sequence[Path], out: Path, jobs: Sequence[PredictJob], overwrite: bool) -> None:
-    """Refuse an output folder in an input folder, an output that is an input, and (without
-    ``overwrite``) any output that already exists, before anything is written."""
-    out_resolved = out.resolve()
-    if out.exists() and not out.is_dir():
-        raise SegdilError(f"{out}: --out exists and is not a folder")
-    for item in inputs:
-        if item.is_dir():
-            folder = item.resolve()
-            if out_resolved == folder or folder in out_resolved.parents:
-                raise SegdilError(f"{out}: --out is inside the input folder {item}; write predictions to a folder outside the inputs")
+    """Refuse an output folder that is, holds or lies in an input (the checkpoint among them; the rules of
+    :func:`segdil.output_paths.check_output_folder`), an output that is an input, and (without ``overwrite``)
+    any output that already exists, before anything is written. Other files in ``out`` are left alone."""
+    check_output_folder(out, "--out", inputs, foreign=lambda folder: None, reuse=True)
     sources = {job.source.resolve(): job.source for job in jobs}
     existing = []
     for job in jobs:
@@ -244,7 +252,7 @@ def predict_files(
     if skip_existing:
         jobs, done = skip_done(jobs)
         summary.skipped_existing = [job.source for job in done]
-    check_outputs(inputs, out, jobs, overwrite or skip_existing)  # skip_existing: an unfinished image's partial outputs are redone
+    check_outputs([Path(checkpoint), *inputs], out, jobs, overwrite or skip_existing)  # skip_existing: an unfinished image's partial outputs are redone
     summary.failed += [(loop, f"{shown(str(loop))}: a symlink loop, not an image") for loop in summary.symlink_loops]
 
     ckpt = load_checkpoint(checkpoint)

@@ -3,6 +3,6 @@ args, exit code, needles the one error line holds). tests/test_bad_inputs.py run
 
 from __future__ import annotations
 
-from bad_input_cases import config_values, data_and_api, files, predict_and_tools
+from bad_input_cases import config_values, data_and_api, files, path_arguments, predict_and_tools
 
-AREA_CASES = {**files.CASES, **config_values.CASES, **data_and_api.CASES, **predict_and_tools.CASES}
+AREA_CASES = {**files.CASES, **config_values.CASES, **data_and_api.CASES, **predict_and_tools.CASES, **path_arguments.CASES}

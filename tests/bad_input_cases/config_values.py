@@ -23,6 +23,12 @@ def _payload(t: Path, name: str = "evil.pt") -> Path:
     return t / name
 
 
+def _foreign_weights(t: Path) -> Path:
+    """A state_dict saved from another encoder: one name, of another shape."""
+    torch.save({"conv1.weight": torch.zeros(3)}, t / "other.pth")
+    return t / "other.pth"
+
+
 def _folder(t: Path) -> Path:
     (t / "runs" / "old").mkdir(parents=True)
     return t / "runs" / "old"
@@ -51,6 +57,11 @@ CASES: dict[str, tuple[Callable[[Path], list], int, tuple[str, ...]]] = {
     "encoder_weights-missing-file": (lambda t: train_args(t / "run", SMP, f"model.encoder_weights={t / 'gone.pth'}"), 2, ("model.encoder_weights=", "gone.pth", "no such local weights file")),
     "encoder_weights-pickle-payload": (lambda t: train_args(t / "run", SMP, f"model.encoder_weights={_payload(t)}"), 2, ("model.encoder_weights=", "evil.pt", "Python objects")),
     "encoder_weights-text-file": (lambda t: train_args(t / "run", SMP, f"model.encoder_weights={_file(t, 'w.pth', 'not weights')}"), 2, ("model.encoder_weights=", "w.pth", "a text file")),
+    "encoder_weights-another-encoder": (lambda t: train_args(t / "run", SMP, f"model.encoder_weights={_foreign_weights(t)}"), 2, ("other.pth", "do not fit the resnet18 encoder", "missing", "another shape")),
+    "context-encoder-weights-another-encoder": (
+        lambda t: train_args(t / "run", "model.name=hdc_context", "model.context_encoder=resnet18", f"model.encoder_weights={_foreign_weights(t)}"),
+        2, ("other.pth", "do not fit the resnet18 encoder"),
+    ),
     "encoder_weights-folder": (lambda t: train_args(t / "run", SMP, f"model.encoder_weights={_folder(t)}"), 2, ("model.encoder_weights=", "a folder")),
     # train.init_from: one accurate line, before the work dir
     "init_from-missing": (lambda t: train_args(t / "run", f"train.init_from={t / 'gone.pt'}"), 2, ("train.init_from", "gone.pt", "checkpoint not found")),

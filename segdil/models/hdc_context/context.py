@@ -21,7 +21,7 @@ from torch import nn
 from segdil.errors import SegdilError
 from segdil.models.common import ConvNormAct, make_norm
 from segdil.models.hdc.model import HDCBlock
-from segdil.models.smp.weights import load_weights_file, resolve_encoder_weights
+from segdil.models.smp.weights import load_encoder_weights, resolve_encoder_weights
 
 ENCODER_DEPTH = 5  # the smp encoder's stages: its deepest features are at stride 2^5 = 32
 
@@ -121,7 +121,10 @@ class EncoderContext(nn.Module):
         except (OSError, RuntimeError) as exc:  # a download that failed half-way
             raise SegdilError(f"encoder_weights={weights!r}: could not fetch the weights ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
         if weights_file is not None:
-            self.encoder.load_state_dict(load_weights_file(weights_file))
+            try:
+                load_encoder_weights(self.encoder, weights_file, encoder)
+            except ValueError as exc:
+                raise SegdilError(str(exc)) from None
         self.stride = 2**ENCODER_DEPTH
         self.project = nn.Sequential(nn.Conv2d(self.encoder.out_channels[-1], width, 1, bias=norm == "none"), make_norm(norm, width), nn.ReLU(inplace=True))
         self.image_pool = image_pool_branch(width) if image_pool else None

@@ -9,7 +9,7 @@ from torch import nn
 
 from segdil.models.base import SegModel
 from segdil.models.common import pad_to_multiple
-from segdil.models.smp.weights import load_weights_file, resolve_encoder_weights
+from segdil.models.smp.weights import load_encoder_weights, resolve_encoder_weights
 
 
 class SMPModel(SegModel):
@@ -57,7 +57,7 @@ class SMPModel(SegModel):
         except (OSError, RuntimeError) as exc:  # a download that failed half-way
             raise ValueError(f"encoder_weights={encoder_weights!r}: could not fetch the weights ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
         if weights_file is not None:
-            self.net.encoder.load_state_dict(load_weights_file(weights_file))
+            load_encoder_weights(self.net.encoder, weights_file, encoder)
         self.multiple = 2**encoder_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -122,3 +122,27 @@ def load_weights_file(path: Path) -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{where}: not a state_dict (a mapping of tensor names to tensors)")
     return state
+
+
+def load_encoder_weights(encoder, path: Path, encoder_name: str) -> None:
+    """Load the state_dict in ``path`` into ``encoder``; ValueError (one line) when it was saved from
+    another encoder: how many names are missing, unexpected or of another shape, with one of each."""
+    state = load_weights_file(path)
+    own = encoder.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    other_shape = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or other_shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0][:60]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0][:60]!r})")
+        if other_shape:
+            k = other_shape[0]
+            parts.append(f"{len(other_shape)} of another shape (e.g. {k[:60]!r}: {tuple(state[k].shape)} for {tuple(own[k].shape)})")
+        raise ValueError(
+            f"encoder_weights={str(path)[-120:]!r}: these weights do not fit the {encoder_name} encoder: {'; '.join(parts)} "
+            f"tensor names; give weights saved from a {encoder_name} encoder (encoder.state_dict())"
+        )
+    encoder.load_state_dict(state)
