@@ -20,6 +20,7 @@ from torch import nn
 from segdil.atomic import save_torch
 from segdil.config import WEIGHT_ARGS, check_model_args, config_from_dict, validate_model_section
 from segdil.errors import SegdilError, shown
+from segdil.file_sniff import text_start
 from segdil.models import create_model_quietly
 
 
@@ -66,16 +67,9 @@ def _foreign_format(path: Path) -> str | None:
         head = f.read(512)
     if head.startswith(TORCH_MAGIC):
         return None
-    text = None
-    for cut in range(4):  # the 512 bytes may end inside a multi-byte character
-        try:
-            text = head[: len(head) - cut].decode("utf-8")
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is not None and "\x00" not in text:
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        return f"a text file (it starts {shown(first, 40)})"
+    text = text_start(head)
+    if text is not None:
+        return text
     return "not a torch file (its first bytes are " + head[:8].hex(" ") + ")"
 
 

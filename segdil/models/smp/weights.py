@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from segdil.file_sniff import text_start
+
 HUB_HOST = "huggingface.co"
 
 
@@ -103,9 +105,9 @@ def load_weights_file(path: Path) -> dict:
     where = f"encoder_weights={str(path)!r}"
     with open(path, "rb") as f:
         head = f.read(512)
-    if path.suffix != ".safetensors" and not head.startswith((b"PK\x03\x04", b"\x80")) and b"\x00" not in head:
-        first = head.decode("utf-8", errors="replace").strip().splitlines()[:1]
-        raise ValueError(f"{where}: a text file (it starts {first[0][:40]!r}), not a weights file; use a .safetensors or .pth state_dict" if first else f"{where}: not a weights file")
+    text = None if path.suffix == ".safetensors" or head.startswith((b"PK\x03\x04", b"\x80")) else text_start(head)
+    if text is not None:
+        raise ValueError(f"{where}: {text}, not a weights file; use a .safetensors or .pth state_dict")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
