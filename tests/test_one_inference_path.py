@@ -96,7 +96,7 @@ def test_every_command_and_the_api_predict_the_same_masks_and_scores(trained, tm
         spec = parse_tta(tta)
         _, val_ds, class_names = build_datasets(cfg.data)
         assert [Path(p).name for p in val_ds.images] == [p.name for p in images]
-        compared = [mask.numpy() for preds, _ in tta_masks(cfg, ckpt, spec, val_ds) for mask in preds]
+        compared = [mask.numpy() for preds, _, _ in tta_masks(cfg, ckpt, spec, val_ds) for mask in preds]
         assert through_the_predictor(predictor_calls, views)
         for mask, other in zip(predicted, compared, strict=True):
             np.testing.assert_array_equal(mask, other)

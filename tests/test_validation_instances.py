@@ -107,3 +107,27 @@ def test_street_scenes_in_memory_validate_as_eval_scores_them_written(tmp_path):
     evaluated = json.loads(out.read_text())
     for key in SCORES:
         assert metrics[key] == evaluated[key], key
+
+
+def test_compare_tta_scores_count_instances_as_eval_tta_does(tmp_path):
+    from segdil.checkpoint import save_checkpoint
+    from segdil.compare.tta_eval import tta_metrics
+    from segdil.data.synth_write import write_synthetic
+    from segdil.inference.tta import parse_tta
+
+    cfg = load_config(ROOT / "configs" / "street" / "hdc.yaml", ["data.synth.size=64", "data.synth.n_train=1", "data.synth.n_val=2", "data.num_workers=0", "train.device=cpu", "model.widths=[4]", "model.blocks=1"])
+    _, val_ds, names = build_datasets(cfg.data)
+    torch.manual_seed(0)
+    args = {**cfg.model, "num_classes": len(names)}
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint({"model_args": args, "model": create_model(**args).state_dict(), "config": cfg.to_dict(), "class_names": names}, ckpt)
+    scores = json.loads(json.dumps(tta_metrics(cfg, ckpt, parse_tta(("flip",)), val_ds, len(names))))
+    assert scores["object_source"] == "instances"
+
+    root = write_synthetic(tmp_path / "street", cfg.data.synth)
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(ckpt), "--data", str(root), "--format", "cityscapes", "--device", "cpu", "--tta", "flip", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(out.read_text())
+    for key in SCORES:
+        assert scores[key] == evaluated[key], key
