@@ -28,9 +28,11 @@ def evaluate(
     classes_by_index: bool = False,
     tta=None,
     inference: Any = None,
+    size_bins: tuple[float, ...] | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """The metrics and class names of one of the two modes (prediction folders, or checkpoint and data).
-    ``inference``: the ``InferenceOptions`` of checkpoint mode (default: predict's fast defaults)."""
+    ``inference``: the ``InferenceOptions`` of checkpoint mode (default: predict's fast defaults);
+    ``size_bins``: the object-size bin edges (default: the checkpoint's ``eval.size_bins``, else 8, 16, 32, 64)."""
     background = parse_background(background_class)
     folder_mode = any(v is not None for v in (pred_dir, gt_dir, num_classes))
     model_mode = any(v is not None for v in (checkpoint, data_root))
@@ -42,12 +44,12 @@ def evaluate(
             raise SegdilError(f"{', '.join(missing)}: required with --pred/--gt/--num-classes")
         if tta is not None:
             raise SegdilError("--tta: needs --checkpoint/--data (prediction PNGs are scored as they are)")
-        return eval_folders(pred_dir, gt_dir, num_classes, ignore_index, background)
+        return eval_folders(pred_dir, gt_dir, num_classes, ignore_index, background, size_bins)
     if model_mode:
         missing = [name for name, v in (("--checkpoint", checkpoint), ("--data", data_root)) if v is None]
         if missing:
             raise SegdilError(f"{', '.join(missing)}: required with --checkpoint/--data")
-        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index, tta, inference)
+        return eval_checkpoint(checkpoint, data_root, split, batch_size, device, ignore_index, background, fmt, classes_by_index, tta, inference, size_bins)
     raise SegdilError("nothing to evaluate: give --checkpoint CKPT --data ROOT, or --pred PRED_DIR --gt GT_DIR --num-classes C")
 
 
@@ -62,13 +64,28 @@ def parse_background(value: str | None) -> int | None | str:
         raise SegdilError(f"--background-class {value!r}: expected a class index or 'none'") from None
 
 
-def eval_folders(pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: int, background: int | None | str) -> tuple[dict[str, Any], list[str] | None]:
+def parse_size_bins(value: str | None) -> tuple[float, ...] | None:
+    """``--size-bins 8,16,32,64,128`` as increasing positive edges (``None``: the default)."""
+    if value is None:
+        return None
+    try:
+        edges = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        edges = ()
+    if not edges or any(not (0 < e < float("inf")) for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise SegdilError(f"--size-bins {shown(value, 80)}: expected positive object sizes in pixels, increasing and comma-separated, e.g. 8,16,32,64,128")
+    return edges
+
+
+def eval_folders(
+    pred_dir: Path, gt_dir: Path, num_classes: int, ignore_index: int, background: int | None | str, size_bins: tuple[float, ...] | None = None
+) -> tuple[dict[str, Any], list[str] | None]:
     """Score every ground-truth mask in ``gt_dir`` against the prediction of the same name."""
     import torch
 
     pairs = match_predictions(pred_dir, gt_dir)
     ev = EvalConfig()
-    evaluator = _evaluator(num_classes, ignore_index, ev.size_bins, ev.small_threshold, ev.background_class if background == "default" else background, "cpu")
+    evaluator = _evaluator(num_classes, ignore_index, size_bins or ev.size_bins, ev.small_threshold, ev.background_class if background == "default" else background, "cpu")
     for pred_path, gt_path in pairs:
         gt = load_mask(gt_path)
         pred = load_mask(pred_path)
@@ -129,7 +146,7 @@ def check_gt(gt, gt_path: Path, num_classes: int, ignore_index: int) -> None:
 
 def eval_checkpoint(
     checkpoint: Path, root: Path, split: str, batch_size: int, device: str, ignore_index: int, background: int | None | str, fmt: str | None = None,
-    classes_by_index: bool = False, tta=None, inference: Any = None,
+    classes_by_index: bool = False, tta=None, inference: Any = None, size_bins: tuple[float, ...] | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Predict every image of the split ``SPLIT`` of the dataset at ``ROOT`` (layout ``fmt``, default:
     the checkpoint's ``data.format``) with the checkpoint and score it; objects are the dataset's
@@ -166,8 +183,9 @@ def eval_checkpoint(
     run_device = resolve_device(device)
     predictor = Predictor(model_from_checkpoint(ckpt, run_device), run_device, inference or InferenceOptions())
     background = eval_cfg.background_class if background == "default" else background
-    evaluator = _evaluator(num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
-    by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, eval_cfg.size_bins, eval_cfg.small_threshold, background, run_device)
+    size_bins = size_bins or eval_cfg.size_bins
+    evaluator = _evaluator(num_classes, ignore_index, size_bins, eval_cfg.small_threshold, background, run_device)
+    by_instance = evaluator_for_dataset(fmt, root, data_cfg.train_split, dataset, num_classes, ignore_index, size_bins, eval_cfg.small_threshold, background, run_device)
     data_names = list(dataset.class_names)
     if [str(n) for n in class_names] != [str(n) for n in data_names]:
         same_count = len(class_names) == len(data_names)

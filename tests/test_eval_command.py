@@ -266,3 +266,27 @@ def test_confusion_png_is_row_normalised_with_class_names():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["road", "car"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["road (8 px)", "car (0 px)"]
     assert [t.get_text() for t in ax.texts] == ["0.75", "0.25", "0.00", "0.00"]
+
+
+def test_size_bins_option_rebins_objects_in_both_modes(tmp_path):
+    pred_dir, gt_dir, _, _ = write_folders(tmp_path)
+    result = run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--size-bins", "4,6", "--json", tmp_path / "f.json")
+    assert result.exit_code == 0, result.output
+    bins = json.loads((tmp_path / "f.json").read_text())["bins"]
+    assert list(bins) == ["<4", "4-6", ">=6"]
+    assert [bins[k]["count"] for k in bins] == [3, 0, 3]  # 3x3 dots (s = 3) and 8x8 boxes (s = 8)
+
+    ckpt, root, _ = write_checkpoint_and_dataset(tmp_path)
+    result = run("--checkpoint", ckpt, "--data", root, "--device", "cpu", "--size-bins", "8,16,32,64,128", "--json", tmp_path / "c.json")
+    assert result.exit_code == 0, result.output
+    assert list(json.loads((tmp_path / "c.json").read_text())["bins"]) == ["<8", "8-16", "16-32", "32-64", "64-128", ">=128"]
+    assert "64-128" in result.output
+
+
+@pytest.mark.parametrize("value", ["16,8", "0,8", "8,x", "", "8,8", "inf"])
+def test_size_bins_option_refuses_edges_that_are_not_increasing_sizes(tmp_path, value):
+    pred_dir, gt_dir, _, _ = write_folders(tmp_path, count=1)
+    result = run("--pred", pred_dir, "--gt", gt_dir, "--num-classes", 3, "--size-bins", value, "--json", tmp_path / "o.json")
+    assert result.exit_code == 2
+    assert "--size-bins" in result.output and "increasing" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o.json").exists()

@@ -24,6 +24,7 @@ from segdil.path_names import PathType
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--ignore-index", default=255, show_default=True, help="Ground-truth value that is not scored.")
 @click.option("--background-class", default=None, metavar="INT|none", help="Class without objects [default: the checkpoint's eval.background_class, else 0].")
+@click.option("--size-bins", default=None, metavar="E1,E2,...", help="Object-size bin edges in pixels (sqrt of the area), increasing; street scale: 8,16,32,64,128 [default: the checkpoint's eval.size_bins, else 8,16,32,64].")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Test-time augmentation, averaging softmax probabilities: flip (add the mirror image), scales=0.5,0.75,1,1.25 (resized views); repeat to combine.")
 @precision_option("With --checkpoint: as segdil predict (auto: bf16 where native, near-tied images in fp32).")
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="With --checkpoint: fold BatchNorm into the convolutions, as segdil predict.")
@@ -50,6 +51,7 @@ def command(
     overwrite: bool,
     classes_by_index: bool,
     tta: tuple[str, ...],
+    size_bins: str | None,
 ) -> None:
     """Print mIoU, per-class IoU, object IoU and recall by size, and iIoU (definitions: docs/metrics.md).
 
@@ -60,7 +62,7 @@ def command(
     """
     # torch, the model stack and the file writer load when the command runs, not with its --help (segdil/cli.py)
     from segdil.atomic import write_json
-    from segdil.evaluation import evaluate, write_confusion_png
+    from segdil.evaluation import evaluate, parse_size_bins, write_confusion_png
     from segdil.inference.engine import InferenceOptions
     from segdil.inference.tta import parse_tta
     from segdil.metrics.tables import format_metrics
@@ -71,8 +73,9 @@ def command(
     check_output(confusion_png, flag, [*inputs, json_out], overwrite)
 
     inference = InferenceOptions(precision=precision, fuse=fuse)
+    bins = parse_size_bins(size_bins)
     result, class_names = evaluate(
-        pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index, parse_tta(tta), inference
+        pred_dir, gt_dir, num_classes, checkpoint, data_root, split, batch_size, device, ignore_index, background_class, fmt, classes_by_index, parse_tta(tta), inference, bins
     )
     click.echo(format_metrics(result, class_names))
     if json_out is not None:
