@@ -26,7 +26,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -37,7 +37,7 @@ from segdil.bench.run import bench, default_steps, parse_size, set_threads, size
 from segdil.bench.step_runner import count_step_flops
 from segdil.bench.variants import Variant, check_variants
 from segdil.device import environment, inference_amp, resolve_device
-from segdil.errors import SegdilError
+from segdil.errors import SegdilError, shown
 from segdil.memory_guard import available_mb
 
 ROUND_TO = 32  # the largest images are stated in multiples of 32 pixels
@@ -52,7 +52,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             size = parse_size(part)
         except SegdilError:
-            raise SegdilError(f"--sizes {text!r}: {part!r} is not a size; give sides (512) or width x height (2048x1024), at least 1, comma-separated") from None
+            raise SegdilError(f"--sizes {shown(str(text), 80)}: {shown(part, 40)} is not a size; give sides (512) or width x height (2048x1024), at least 1, comma-separated") from None
         if size not in sizes:
             sizes.append(size)
     return sorted(sizes, key=lambda s: (s[0] * s[1], s[1]))
@@ -205,8 +205,9 @@ def sweep_model(label: str, model_args: dict[str, Any], sizes: list[tuple[int, i
     }
 
 
-def sweep_sizes(models: Sequence[tuple[str, dict[str, Any]]], sizes: list[tuple[int, int]], sweep: Sweep) -> dict[str, Any]:
-    """Every model at every size (see the module doc); a JSON-ready dict."""
+def sweep_sizes(models: Sequence[tuple[str, dict[str, Any]]], sizes: list[tuple[int, int]], sweep: Sweep, on_model: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Every model at every size (see the module doc); a JSON-ready dict. ``on_model(label)`` is
+    called as each model starts (progress)."""
     load_before = os.getloadavg()
     result: dict[str, Any] = {"mode": sweep.mode, "batch": sweep.batch, "variant": sweep.variant.name, "sizes": [size_text(s) for s in sizes], **environment(sweep.device)}
     result.update(max_memory_gb=round(sweep.limit_mb / 1024, 3), run_memory_limit_gb=round(sweep.run_limit_mb / 1024, 3))
@@ -214,9 +215,29 @@ def sweep_sizes(models: Sequence[tuple[str, dict[str, Any]]], sizes: list[tuple[
         "peak resident set size of a fresh process running two steps of the variant alone (VmHWM)" if sweep.device.type == "cpu"
         else "torch.cuda.max_memory_allocated during a step plus own weights, optimizer state and inputs"
     )
-    result["models"] = [sweep_model(label, args, sizes, sweep) for label, args in models]
+    result["models"] = []
+    for label, args in models:
+        if on_model is not None:
+            on_model(label)
+        result["models"].append(sweep_model(label, args, sizes, sweep))
     result["load_average"] = {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()]}
     return result
+
+
+def make_sweep(
+    mode: str, batch: int, dev: torch.device, variant: Variant, steps: Optional[int] = None, warmup: Optional[int] = None,
+    compile_backend: str = "inductor", max_memory_gb: Optional[float] = None,
+) -> Sweep:
+    """A sweep's settings; ``max_memory_gb`` defaults to the GPU's memory on CUDA, 24 GB on the CPU
+    (where what may start is also bounded by the memory available now); steps to bench's defaults."""
+    if max_memory_gb is None:
+        max_memory_gb = torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == "cuda" else 24.0
+    if not max_memory_gb > 0:
+        raise SegdilError(f"--max-memory-gb {max_memory_gb}: give a positive number of GB")
+    limit_mb = max_memory_gb * 1024
+    free = available_mb() if dev.type == "cpu" else None
+    timed, warm = default_steps(dev)
+    return Sweep(mode, batch, dev, variant, timed if steps is None else steps, warm if warmup is None else warmup, compile_backend, limit_mb, min(limit_mb, AVAILABLE_SHARE * free) if free else limit_mb)
 
 
 def sweep_from_options(models: Sequence[tuple[str, Any]], o: BenchOptions) -> str:
@@ -240,16 +261,8 @@ def sweep_from_options(models: Sequence[tuple[str, Any]], o: BenchOptions) -> st
         from segdil.threads import apply_thread_plan
 
         apply_thread_plan(models[0][1].data.num_workers, cuda=dev.type == "cuda", quiet=True)
-    max_memory_gb = o.max_memory_gb
-    if max_memory_gb is None:
-        max_memory_gb = torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == "cuda" else 24.0
-    if not max_memory_gb > 0:
-        raise SegdilError(f"--max-memory-gb {max_memory_gb}: give a positive number of GB")
-    limit_mb = max_memory_gb * 1024
-    free = available_mb() if dev.type == "cpu" else None
     variant = Variant(channels_last=o.channels_last, amp=inference_amp(o.precision, dev), compile=o.compile_, fuse=(mode == "infer") if o.fuse is None else o.fuse)
-    timed, warm = default_steps(dev)
-    sweep = Sweep(mode, o.batch, dev, variant, timed if o.steps is None else o.steps, warm if o.warmup is None else o.warmup, o.compile_backend, limit_mb, min(limit_mb, AVAILABLE_SHARE * free) if free else limit_mb)
+    sweep = make_sweep(mode, o.batch, dev, variant, o.steps, o.warmup, o.compile_backend, o.max_memory_gb)
     result = sweep_sizes([(label, cfg.model) for label, cfg in models], shape, sweep)
     text = format_sizes(result)
     if o.json_path:

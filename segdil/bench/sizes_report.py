@@ -11,8 +11,9 @@ from segdil.atomic import save_figure
 SAVER = "memory saver"
 
 
-def _cells(entry: dict[str, Any] | None) -> tuple[str, str]:
-    """(img/s, peak MB) of one variant at one size."""
+def cell_figures(entry: dict[str, Any] | None) -> tuple[str, str]:
+    """(img/s, peak MB) of one variant at one size: figures, ``too large`` (with the estimate,
+    ``~N``), ``failed``, or empty for a variant the model does not have."""
     if entry is None:
         return "", ""
     if entry["status"] == "ok":
@@ -53,10 +54,10 @@ def format_sizes(result: dict[str, Any]) -> str:
         for row in model["rows"]:
             plain, *with_saver = row["variants"]
             gflops = f"{row['gflops_per_image']:.2f}" if row["gflops_per_image"] is not None else "-"
-            speed, memory = _cells(plain)
+            speed, memory = cell_figures(plain)
             line = f"{model['label']:<{width}} {row['size_text']:>10} {row['megapixels']:>6.3f} {gflops:>10} {speed:>10} {memory:>9}"
             if saver:
-                speed_saver, memory_saver = _cells(with_saver[0] if with_saver else None)
+                speed_saver, memory_saver = cell_figures(with_saver[0] if with_saver else None)
                 line += f" {speed_saver:>12} {memory_saver:>9}"
             lines.append(line)
     notes = [f"{m['label']} {r['size_text']}{' (' + SAVER + ')' if e['memory_saver'] else ''}: {e['reason']}" for m in result["models"] for r in m["rows"] for e in r["variants"] if e["status"] != "ok"]

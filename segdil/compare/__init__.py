@@ -32,6 +32,7 @@ def compare(
     sweep_pools: Sequence[int] = (),
     device: str | None = None,
     tta: Sequence[str] = (),
+    cost_sizes: str | None = None,
     argv: Sequence[str] | None = None,
     echo: Callable[[str], None] = print,
     live: bool | None = None,
@@ -39,7 +40,9 @@ def compare(
     """Run the comparison into ``out``; returns the path of ``out/report.md``.
 
     ``tta`` (``--tta`` values, e.g. ``["flip", "scales=0.5,1,1.5"]``) adds a test-time-augmented score of
-    every run; ``live`` shows one overwritten progress line (default: when standard output is a terminal).
+    every run; ``cost_sizes`` (``--cost-sizes``, e.g. ``"256,512,1024x512"``) adds every model's cost
+    against image size (:mod:`segdil.compare.cost_sizes`); ``live`` shows one overwritten progress line
+    (default: when standard output is a terminal).
     """
     # lazy, here and below: they load torch, and `segdil compare --help` imports this package
     from segdil.compare import execute, plan, report
@@ -50,6 +53,7 @@ def compare(
     if seeds < 1:
         raise SegdilError(f"--seeds {seeds}: need at least 1")
     tta_spec = parse_tta(list(tta))
+    sizes = _parse_cost_sizes(cost_sizes)
     environment = report.provenance(argv)
     started = time.perf_counter()
     entries = plan.plan_models([Path(p) for p in config_paths], list(overrides), steps=steps, budget_s=budget_s, device=device, sweep_pools=list(sweep_pools))
@@ -67,13 +71,28 @@ def compare(
 
     records = execute.run_models(entries, seeds, out, echo, live=live)
     try:
-        return _score_and_report(entries, records, out, seeds=seeds, match=match, sweep_pools=sweep_pools, overrides=overrides, tta_spec=tta_spec, environment=environment, started=started, echo=echo)
+        return _score_and_report(entries, records, out, seeds=seeds, match=match, sweep_pools=sweep_pools, overrides=overrides, tta_spec=tta_spec, sizes=sizes, environment=environment, started=started, echo=echo)
     except KeyboardInterrupt:
         raise execute.Interrupted(f"interrupted while scoring: all {len(records)} runs finished in {out / 'runs'}. Run the same command again to write the report: finished runs are reused.") from None
 
 
-def _score_and_report(entries: list, records: list[dict[str, Any]], out: Path, *, seeds: int, match: str, sweep_pools: Sequence[int], overrides: Sequence[str], tta_spec, environment: dict[str, Any], started: float, echo: Callable[[str], None]) -> Path:
-    """TTA scores (optional), aggregation over seeds, figures, ``results.json``, the report and the verdict."""
+def _parse_cost_sizes(text: str | None) -> list[tuple[int, int]] | None:
+    if text is None:
+        return None
+    from segdil.bench.sizes import parse_sizes
+
+    try:
+        return parse_sizes(text)
+    except SegdilError as error:
+        raise SegdilError(str(error).replace("--sizes", "--cost-sizes", 1)) from None
+
+
+def _score_and_report(
+    entries: list, records: list[dict[str, Any]], out: Path, *, seeds: int, match: str, sweep_pools: Sequence[int], overrides: Sequence[str], tta_spec,
+    sizes: list[tuple[int, int]] | None, environment: dict[str, Any], started: float, echo: Callable[[str], None],
+) -> Path:
+    """TTA scores (optional), aggregation over seeds, figures, cost against image size (optional),
+    ``results.json``, the report and the verdict."""
     from segdil.compare import aggregate, report, verdict  # lazy: torch (see compare())
 
     if tta_spec is not None:
@@ -92,6 +111,11 @@ def _score_and_report(entries: list, records: list[dict[str, Any]], out: Path, *
     if tta_spec is not None:
         results["tta"] = {**tta_spec.to_dict(), "describe": tta_spec.describe()}
     figures = draw_figures(results, entries, out)
+    if sizes is not None:
+        from segdil.compare.cost_sizes import measure_cost_sizes  # lazy: only with --cost-sizes
+
+        results["cost_sizes"], cost_figures = measure_cost_sizes(entries, out, sizes, entries[0].cfg.train.device, echo)
+        figures.update(cost_figures)
     results["environment"]["duration_s"] = time.perf_counter() - started
     results["figures"] = {name: str(path.relative_to(out)) for name, path in figures.items()}
     write_json(out / "results.json", results, default=str)
