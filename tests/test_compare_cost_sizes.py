@@ -56,7 +56,7 @@ def _entry(status, reason=None, saver=False):
 
 
 def test_the_section_says_why_a_cell_has_no_figure():
-    from segdil.compare.report_sections import _cost_sizes_section
+    from segdil.compare.cost_sizes import cost_sizes_section
 
     def model(label, variants):
         return {"label": label, "variants": [v["name"] for v in variants], "rows": [{"size_text": "64x32", "gflops_per_image": 1.5, "variants": variants}], "memory_fit": {}, "largest_image": {v["name"]: None for v in variants}}
@@ -66,7 +66,7 @@ def test_the_section_says_why_a_cell_has_no_figure():
         "train": {**sweep, "batch": 2, "models": [model("a", [_entry("failed", "ValueError: Expected more than 1 value per channel"), _entry("too large", "estimated 30.0 GB > 24.0 GB; not run", saver=True)])]},
         "infer": {**sweep, "batch": 1, "models": [model("a", [_entry("ok")])]},
     }
-    text = "\n".join(str(getattr(b, "items", "")) + str(getattr(b, "text", "")) + str(getattr(b, "rows", "")) for b in _cost_sizes_section({"cost_sizes": cost}, {}))
+    text = "\n".join(str(getattr(b, "items", "")) + str(getattr(b, "text", "")) + str(getattr(b, "rows", "")) for b in cost_sizes_section({"cost_sizes": cost}, {}))
     assert "train a 64x32: failed: ValueError: Expected more than 1 value per channel" in text
     assert "train a 64x32, memory saver: too large: estimated 30.0 GB > 24.0 GB; not run" in text
     assert "a: trains nothing measured" in text and "'failed'" in text and "'2.000'" in text

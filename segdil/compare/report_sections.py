@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from segdil.compare.cost_sizes import cost_sizes_section
 from segdil.compare.plots import ACCURACY_AXES, COST_AXES, cost_points, shown_bins
 from segdil.compare.report_blocks import (
     COST_COLUMNS,
@@ -294,43 +295,6 @@ def _cost_accuracy_section(results: dict[str, Any], figures: dict[str, Path]) ->
     return blocks
 
 
-def _cost_sizes_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
-    """Every model's GFLOPs, img/s and peak memory against image size (``--cost-sizes``)."""
-    cost = results.get("cost_sizes")
-    if not cost:
-        return []
-    from segdil.compare.cost_sizes import largest_lines, problem_lines, table_rows
-
-    train, infer = cost["train"], cost["infer"]
-    blocks: list[Block] = [Heading(2, "Cost against image size")]
-    columns = ["model", "size", "train GFLOP/img", "train img/s", "train peak MB", "peak MB, memory saver", "infer GFLOP/img", "infer img/s", "infer peak MB"]
-    blocks.append(Table(columns, table_rows(cost), "llrrrrrrr"))
-    problems = problem_lines(cost)
-    if problems:
-        blocks.append(Para("Not run or failed:"))
-        blocks.append(Bullets(problems))
-    blocks.append(
-        Para(
-            f"The largest whole 2:1 image within {train['max_memory_gb']:g} GB (training at batch {train['batch']}, inference at batch {infer['batch']}; "
-            "peak memory as a line in pixels over the measured sizes, extrapolated):"
-        )
-    )
-    blocks.append(Bullets(largest_lines(cost)))
-    for mode in ("train", "infer"):
-        name = f"cost_sizes_{mode}"
-        if name in figures:
-            words = "a training step (forward, backward, AdamW; dashed: with the memory saver)" if mode == "train" else "an inference forward (BatchNorm folded)"
-            blocks.append(Figure(figures[name], f"GFLOPs per image, peak memory and images per second against megapixels for {words}, batch {cost[mode]['batch']}, log axes."))
-    load = " / ".join(f"{v:.2f}" for v in train["load_average"]["before"])
-    blocks.append(
-        Para(
-            f"Measured after training with `segdil bench --sizes`'s sweep: {train['variant']} (training) on {train['device_name']}, {train['threads']} thread(s), "
-            f"load average {load} at the start. Peak memory: {train['memory_method']}; ~N: estimated, not run; too large: over the limit, not run."
-        )
-    )
-    return blocks
-
-
 def _tta_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
     """Each model with and without test-time augmentation."""
     tta = results.get("tta")
@@ -398,7 +362,7 @@ SECTIONS = (
     _intro_section,
     _results_section,
     _cost_accuracy_section,
-    _cost_sizes_section,
+    cost_sizes_section,
     _tta_section,
     _per_class_section,
     _size_bins_section,
