@@ -72,7 +72,7 @@ def test_sigterm_stops_the_child_says_what_finished_and_the_rerun_continues(tmp_
 
     again = subprocess.run(_command(out), capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert f"hdc_synth seed 0: continuing the interrupted run from {run / 'last.pt'}" in again.stdout
+    assert f"hdc_synth seed 0: continuing the interrupted run from {run / 'last.pt'}" in again.stdout, f"first run:\n{output[-2000:]}\nrerun:\n{again.stdout[:3000]}"
     assert (out / "report.md").is_file()
 
 
