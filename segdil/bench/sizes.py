@@ -44,7 +44,7 @@ ROUND_TO = 32  # the largest images are stated in multiples of 32 pixels
 AVAILABLE_SHARE = 0.9  # on CPU never start a run estimated over this share of the memory available now
 
 
-def parse_sizes(text: str) -> list[tuple[int, int]]:
+def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
     """``--sizes 256,512,1024x512`` -> [(256, 256), (512, 512), (512, 1024)] as (height, width),
     duplicates dropped, smallest first (estimates come from the smaller sizes)."""
     sizes: list[tuple[int, int]] = []
@@ -52,7 +52,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             size = parse_size(part)
         except SegdilError:
-            raise SegdilError(f"--sizes {shown(str(text), 80)}: {shown(part, 40)} is not a size; give sides (512) or width x height (2048x1024), at least 1, comma-separated") from None
+            raise SegdilError(f"{flag} {shown(str(text), 80)}: {shown(part, 40)} is not a size; give sides (512) or width x height (2048x1024), at least 1, comma-separated") from None
         if size not in sizes:
             sizes.append(size)
     return sorted(sizes, key=lambda s: (s[0] * s[1], s[1]))

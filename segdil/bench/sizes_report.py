@@ -26,6 +26,15 @@ def cell_figures(entry: dict[str, Any] | None) -> tuple[str, str]:
     return "failed", "-"
 
 
+def unfinished(result: dict[str, Any]):
+    """(model, row, variant entry) of every variant at every size that was not run or failed."""
+    for model in result["models"]:
+        for row in model["rows"]:
+            for entry in row["variants"]:
+                if entry["status"] != "ok":
+                    yield model, row, entry
+
+
 def _largest_line(model: dict[str, Any]) -> str:
     parts = []
     for name, largest in model["largest_image"].items():
@@ -60,7 +69,7 @@ def format_sizes(result: dict[str, Any]) -> str:
                 speed_saver, memory_saver = cell_figures(with_saver[0] if with_saver else None)
                 line += f" {speed_saver:>12} {memory_saver:>9}"
             lines.append(line)
-    notes = [f"{m['label']} {r['size_text']}{' (' + SAVER + ')' if e['memory_saver'] else ''}: {e['reason']}" for m in result["models"] for r in m["rows"] for e in r["variants"] if e["status"] != "ok"]
+    notes = [f"{m['label']} {r['size_text']}{' (' + SAVER + ')' if e['memory_saver'] else ''}: {e['reason']}" for m, r, e in unfinished(result)]
     lines += [f"not run or failed: {note}" for note in notes]
     lines.append(f"largest image that {'trains' if result['mode'] == 'train' else 'runs inference'} whole within {result['max_memory_gb']:g} GB (batch {result['batch']}, peak memory as a line in pixels over the measured sizes):")
     lines += [_largest_line(model) for model in result["models"]]

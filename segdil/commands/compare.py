@@ -40,7 +40,7 @@ def command_line(ctx: click.Context) -> list[str]:
 @click.option("--out", default=None, type=PathType(file_okay=False), help="Output folder (default runs/compare-<timestamp>): new, empty, or an earlier comparison's (never one holding other files). Running the same command again continues: finished runs of the same config there are reused and an interrupted run continues from its last checkpoint.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="train.device for every model (default: as the configs say).")
 @click.option("--tta", "tta", multiple=True, metavar="flip|scales=S,...", help="Also score every run with test-time augmentation (a TTA row per model): flip, scales=0.5,0.75,1,1.25; repeat to combine.")
-@click.option("--cost-sizes", default=None, metavar="SIZES", help="Also measure every model's cost against image size after training, as segdil bench --sizes does (train and infer, batch 1; GFLOPs, peak memory with and without the memory saver, img/s, the largest whole image), e.g. 256,512,1024x512,2048x1024.")
+@click.option("--cost-sizes", default=None, metavar="SIZES", help="Also measure every model's cost against image size after training, as segdil bench --sizes does (a training step at batch 2, an inference forward at batch 1; GFLOPs, peak memory with and without the memory saver, img/s, the largest whole image), e.g. 256,512,1024x512,2048x1024.")
 @click.pass_context
 def command(
     ctx: click.Context, configs: tuple[str, ...], preset: str | None, seeds: int, steps: int | None, budget_s: float | None, match: str, sweep_pools: str | None,

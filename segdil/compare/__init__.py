@@ -81,10 +81,7 @@ def _parse_cost_sizes(text: str | None) -> list[tuple[int, int]] | None:
         return None
     from segdil.bench.sizes import parse_sizes
 
-    try:
-        return parse_sizes(text)
-    except SegdilError as error:
-        raise SegdilError(str(error).replace("--sizes", "--cost-sizes", 1)) from None
+    return parse_sizes(text, "--cost-sizes")
 
 
 def _score_and_report(

@@ -2,10 +2,10 @@
 
 The models are those trained (seed 0's model arguments, widths as matched), swept as
 ``segdil bench --sizes`` sweeps them (:mod:`segdil.bench.sizes`), with bench's fast defaults: a
-training step at batch 2 (the smallest batch every model's BatchNorm trains on; DeepLabV3's image
-pooling leaves one value per channel at batch 1) (plain and with the memory saver where the model has one) and an
-inference forward at batch 1, per size: GFLOPs, peak memory, img/s, and the largest whole image within the
-memory limit (24 GB on the CPU, the GPU's memory on CUDA).
+training step at batch 2, plain and with the memory saver where the model has one (batch 2 is the
+smallest every model's BatchNorm trains on: DeepLabV3's image pooling leaves one value per channel
+at batch 1), and an inference forward at batch 1. Per size: GFLOPs, peak memory, img/s, and the
+largest whole image within the memory limit (24 GB on the CPU, the GPU's memory on CUDA).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def table_rows(cost: dict[str, Any]) -> list[list[str]]:
             plain, *saver = row["variants"]
             other = infer[model["label"]]["rows"][index]
             train_speed, train_mb = cell_figures(plain)
-            saver_speed, saver_mb = cell_figures(saver[0]) if saver else ("–", "–")
+            saver_mb = cell_figures(saver[0])[1] if saver else "–"
             infer_speed, infer_mb = cell_figures(other["variants"][0])
             gflops = f"{row['gflops_per_image']:.4g}" if row["gflops_per_image"] else "–"
             infer_gflops = f"{other['gflops_per_image']:.4g}" if other["gflops_per_image"] else "–"
@@ -62,15 +62,13 @@ def table_rows(cost: dict[str, Any]) -> list[list[str]]:
 
 def problem_lines(cost: dict[str, Any]) -> list[str]:
     """Why a cell holds no figure: each (mode, model, size, variant) not run or failed, with the reason."""
-    lines = []
-    for mode in MODES:
-        for model in cost[mode]["models"]:
-            for row in model["rows"]:
-                for entry in row["variants"]:
-                    if entry["status"] != "ok":
-                        saver = ", memory saver" if entry["memory_saver"] else ""
-                        lines.append(f"{mode} {model['label']} {row['size_text']}{saver}: {entry['status']}: {entry.get('reason') or 'no reason given'}")
-    return lines
+    from segdil.bench.sizes_report import unfinished
+
+    return [
+        f"{mode} {model['label']} {row['size_text']}{', memory saver' if entry['memory_saver'] else ''}: {entry['status']}: {entry.get('reason') or 'no reason given'}"
+        for mode in MODES
+        for model, row, entry in unfinished(cost[mode])
+    ]
 
 
 def largest_lines(cost: dict[str, Any]) -> list[str]:
