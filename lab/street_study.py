@@ -63,7 +63,9 @@ def main() -> None:
     log = out / "log.txt"
     py = [sys.executable, "-m", "segdil"]
     configs = [str(ROOT / "configs" / "street" / f"{m}.yaml") for m in MODELS]
-    overrides = [x for item in (SMOKE_SET if opts.smoke else []) for x in ("--set", item)]
+    # equal wall-clock: no validation or checkpoint inside the budget (the last step still does both)
+    quiet = ["train.val_every=1000000000", "train.ckpt_every=1000000000"]
+    overrides = [x for item in (SMOKE_SET if opts.smoke else []) + quiet for x in ("--set", item)]
     budget = 2.0 if opts.smoke else opts.budget_s
     seeds = 1 if opts.smoke else opts.seeds
     code = run([*py, "compare", *configs, "--seeds", str(seeds), "--budget-s", str(budget), "--device", opts.device, "--out", str(out / "compare"), *overrides], log)
@@ -73,7 +75,9 @@ def main() -> None:
     for model, config in zip(MODELS, configs):
         common = ["--model", config, "--device", opts.device, "--no-data", "--overwrite", "--steps", "2" if opts.smoke else "10", "--warmup", "1" if opts.smoke else "3"]
         run([*py, "bench", *common, "--train", "--size", train_size, "--batch", "2" if opts.smoke else "8", "--vs-ceiling", "--conv-channels", "32", "--json", str(out / "bench" / f"{model}-train.json")], log)
-        run([*py, "bench", *common, "--infer", "--size", predict_size, "--batch", "1", "--predict", "--predict-images", "1" if opts.smoke else "3", "--predict-rounds", "1" if opts.smoke else "3", "--json", str(out / "bench" / f"{model}-predict.json")], log)
+        trained = out / "compare" / "runs" / model / "seed0" / "last.pt"  # its bf16 guard acts on trained logits
+        weights = ["--checkpoint", str(trained)] if trained.is_file() else []
+        run([*py, "bench", *common, "--infer", "--size", predict_size, "--batch", "1", "--predict", *weights, "--predict-images", "1" if opts.smoke else "3", "--predict-rounds", "1" if opts.smoke else "3", "--json", str(out / "bench" / f"{model}-predict.json")], log)
 
     results = json.loads((out / "compare" / "results.json").read_text())
     rows = ["| model | mIoU | small-object IoU | iIoU | Boundary IoU | steps | train img/s | predict img/s | peak MB (train) | % of conv ceiling |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

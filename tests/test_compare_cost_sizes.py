@@ -72,6 +72,17 @@ def test_the_section_says_why_a_cell_has_no_figure():
     assert "a: trains nothing measured" in text and "'failed'" in text and "'2.000'" in text
 
 
+def test_a_fitted_line_with_no_2to1_image_that_fits_says_under_the_smallest():
+    from segdil.compare.cost_sizes import largest_lines
+
+    fitted = {"square": None, "wide": None, "megapixels": 0.0}
+    cost = {
+        "train": {"models": [{"label": "a", "largest_image": {"v": fitted, "v+memory_saver": {"square": "512x512", "wide": "640x320", "megapixels": 0.2}}}]},
+        "infer": {"models": [{"label": "a", "largest_image": {"v": None}}]},
+    }
+    assert largest_lines(cost) == ["a: trains under 64x32, trains with the memory saver 640x320, runs inference on nothing measured"]
+
+
 def test_a_bad_cost_size_is_refused_before_anything_runs(tmp_path):
     from segdil.commands.compare import command
 

@@ -128,3 +128,13 @@ def test_compiled_memory_saver_matches_the_plain_model():
     plain_state, saver_state = plain.state_dict(), saver.state_dict()
     for key in plain_state:
         torch.testing.assert_close(saver_state[key], plain_state[key], atol=1e-6, rtol=1e-5, msg=lambda m, key=key: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("configured", ["none", "checkpoint"])
+def test_a_bench_variant_sets_the_saver_whatever_the_config_says(configured):
+    from segdil.bench.variants import Variant, variant_model_args
+
+    args = {"name": "hdc", "memory_saver": configured}
+    assert variant_model_args(args, Variant())["memory_saver"] == "none"
+    assert variant_model_args(args, Variant(memory_saver=True))["memory_saver"] == "checkpoint"
+    assert "memory_saver" not in variant_model_args({"name": "fcn"}, Variant())

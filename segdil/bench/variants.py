@@ -67,15 +67,17 @@ def matrix_variants(mode: str, model_name: str) -> list[str]:
 
 
 def variant_model_args(model_args: dict[str, Any], variant: Variant) -> dict[str, Any]:
-    """The ``create_model`` kwargs of a variant: the memory saver is a model argument."""
-    args = dict(model_args)
-    if variant.memory_saver:
-        from segdil.models import MODELS, model_class
+    """The ``create_model`` kwargs of a variant: the memory saver is a model argument, on exactly
+    when the variant asks for it (a config's ``memory_saver`` does not leak into a plain variant)."""
+    from segdil.models import MODELS, model_class
 
-        if not model_class(args.get("name")).supports_memory_saver:
-            with_saver = ", ".join(n for n, cls in MODELS.items() if cls.supports_memory_saver)
-            raise SegdilError(f"--memory-saver: model {args.get('name')!r} has no memory saver; only {with_saver} have one (activation checkpointing)")
-        args["memory_saver"] = "checkpoint"
+    args = dict(model_args)
+    has_saver = model_class(args.get("name")).supports_memory_saver
+    if variant.memory_saver and not has_saver:
+        with_saver = ", ".join(n for n, cls in MODELS.items() if cls.supports_memory_saver)
+        raise SegdilError(f"--memory-saver: model {args.get('name')!r} has no memory saver; only {with_saver} have one (activation checkpointing)")
+    if has_saver:
+        args["memory_saver"] = "checkpoint" if variant.memory_saver else "none"
     return args
 
 

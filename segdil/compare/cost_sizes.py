@@ -80,11 +80,18 @@ def largest_lines(cost: dict[str, Any]) -> list[str]:
         parts = []
         for name, largest in model["largest_image"].items():
             tag = "trains" + (" with the memory saver" if "memory_saver" in name else "")
-            parts.append(f"{tag} {(largest or {}).get('wide') or 'nothing measured'}")
+            parts.append(f"{tag} {_wide(largest)}")
         for largest in infer[model["label"]]["largest_image"].values():
-            parts.append(f"runs inference on {(largest or {}).get('wide') or 'nothing measured'}")
+            parts.append(f"runs inference on {_wide(largest)}")
         lines.append(f"{model['label']}: " + ", ".join(parts))
     return lines
+
+
+def _wide(largest: dict[str, Any] | None) -> str:
+    """The largest whole 2:1 image; ``under 64x32`` when a memory line was fitted but not even that fits."""
+    if largest is None:
+        return "nothing measured"
+    return largest.get("wide") or "under 64x32"
 
 
 def cost_sizes_section(results: dict[str, Any], figures: dict[str, Path]) -> list[Block]:
