@@ -72,12 +72,17 @@ def main() -> None:
     if code != 0:
         raise SystemExit(f"segdil compare failed (exit {code}); see {log}")
     train_size, predict_size = ("64", "128x64") if opts.smoke else (opts.train_size, opts.predict_size)
+    failed = []  # a failed bench leaves its cells empty (not an earlier run's JSON) and is named below the table
     for model, config in zip(MODELS, configs):
         common = ["--model", config, "--device", opts.device, "--no-data", "--overwrite", "--steps", "2" if opts.smoke else "10", "--warmup", "1" if opts.smoke else "3"]
-        run([*py, "bench", *common, "--train", "--size", train_size, "--batch", "2" if opts.smoke else "8", "--vs-ceiling", "--conv-channels", "32", "--json", str(out / "bench" / f"{model}-train.json")], log)
+        for kind in ("train", "predict"):
+            (out / "bench" / f"{model}-{kind}.json").unlink(missing_ok=True)
+        code = run([*py, "bench", *common, "--train", "--size", train_size, "--batch", "2" if opts.smoke else "8", "--vs-ceiling", "--conv-channels", "32", "--json", str(out / "bench" / f"{model}-train.json")], log)
+        failed += [f"{model} train bench (exit {code})"] if code else []
         trained = out / "compare" / "runs" / model / "seed0" / "last.pt"  # its bf16 guard acts on trained logits
         weights = ["--checkpoint", str(trained)] if trained.is_file() else []
-        run([*py, "bench", *common, "--infer", "--size", predict_size, "--batch", "1", "--predict", *weights, "--predict-images", "1" if opts.smoke else "3", "--predict-rounds", "1" if opts.smoke else "3", "--json", str(out / "bench" / f"{model}-predict.json")], log)
+        code = run([*py, "bench", *common, "--infer", "--size", predict_size, "--batch", "1", "--predict", *weights, "--predict-images", "1" if opts.smoke else "3", "--predict-rounds", "1" if opts.smoke else "3", "--json", str(out / "bench" / f"{model}-predict.json")], log)
+        failed += [f"{model} predict bench (exit {code})"] if code else []
 
     results = json.loads((out / "compare" / "results.json").read_text())
     rows = ["| model | mIoU | small-object IoU | iIoU | Boundary IoU | steps | train img/s | predict img/s | peak MB (train) | % of conv ceiling |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -91,9 +96,11 @@ def main() -> None:
         rows.append(f"| {model} | " + " | ".join(cells) + " |")
     machine = results["environment"]["machine"]
     head = f"street study: {seeds} seed(s), {budget:g} s of training per run on {opts.device} ({machine.get('gpu') or machine.get('cpu')}); predict at {predict_size}, train step at {train_size} px"
-    table = head + "\n\n" + "\n".join(rows) + "\n"
+    table = head + "\n\n" + "\n".join(rows) + "\n" + (f"\nfailed: {'; '.join(failed)}; see {log}\n" if failed else "")
     (out / "table.md").write_text(table)
     print(table)
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 from helpers import TINY_SYNTH, make_checkpoint
+
+# A suite started in the background of a non-interactive shell inherits SIGINT ignored, and the
+# commands the signal tests start would inherit it too and never see their Ctrl-C: a handled
+# SIGINT here is reset to the default when they exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

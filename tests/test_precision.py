@@ -1,12 +1,20 @@
 """bf16 inference: the bf16 network, the memory probe's per-pixel slope and the guard's rule (near-tied
-images re-run in fp32, clear ones kept in bf16)."""
+images re-run in fp32, clear ones kept in bf16, the run settling on fp32 once most needed it)."""
 
 import pytest
 import torch
 from torch import nn
 
 from segdil.inference.engine import InferenceOptions, Predictor
-from segdil.inference.precision import NEAR_TIE, RERUN_SHARE, bf16_network, near_tied_share, needs_fp32
+from segdil.inference.precision import (
+    NEAR_TIE,
+    RERUN_SHARE,
+    SETTLE_AFTER,
+    bf16_network,
+    near_tied_share,
+    needs_fp32,
+    settle_on_fp32,
+)
 
 
 def _net() -> nn.Module:
@@ -145,3 +153,32 @@ def test_in_a_batch_only_the_near_tied_image_is_rerun_and_keeps_its_fp32_logits(
     del predictor._logits
     bf16, fp32 = predictor._logits(images, True), predictor._logits(images[1:2], False)
     assert torch.equal(logits[[0, 2]], bf16[[0, 2]]) and torch.equal(logits[1:2], fp32)
+
+
+def test_once_most_checked_images_were_rerun_the_rest_go_straight_to_fp32():
+    torch.manual_seed(0)
+    predictor, runs = _guarded(_Tied())
+    images = torch.randn(1, 3, 64, 64)
+    images[:, 1] = 0.0  # tied everywhere: every checked image is re-run
+    first = predictor.logits(images)
+    for _ in range(3):
+        later = predictor.logits(images)
+    assert runs == [(1, True), (1, False), (1, True), (1, False), (1, False), (1, False)]
+    assert predictor.fp32_fallbacks == 4 and predictor.guard_checked == SETTLE_AFTER == 2
+    assert torch.equal(first, later)  # fp32 either way
+
+
+def test_the_guard_keeps_trying_bf16_while_at_most_half_the_images_are_rerun():
+    torch.manual_seed(0)
+    predictor, runs = _guarded(_Tied())
+    tied, clear = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    tied[:, 1], clear[:, 1] = 0.0, 50.0
+    for images in (tied, clear, clear, tied):
+        predictor.logits(images)
+    assert runs == [(1, True), (1, False), (1, True), (1, True), (1, True), (1, False)]
+    assert predictor.fp32_fallbacks == 2 and predictor.guard_checked == 4
+
+
+@pytest.mark.parametrize("checked, rerun, settles", [(1, 1, False), (2, 1, False), (2, 2, True), (4, 3, True), (10, 5, False)])
+def test_settle_on_fp32_needs_enough_images_and_more_than_half_rerun(checked, rerun, settles):
+    assert settle_on_fp32(checked, rerun) == settles

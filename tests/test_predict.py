@@ -87,14 +87,17 @@ def test_folder_of_photos_masks_equal_the_scored_prediction(ckpt, photos, tmp_pa
         mask_image = Image.open(out / f"{stem}.png")
         assert mask_image.mode == "P" and mask_image.size == (width, height)
         mask = np.asarray(mask_image)
-        np.testing.assert_array_equal(mask, expected_mask(model, source))
         overlay = np.asarray(Image.open(out / f"{stem}_overlay.png").convert("RGB"))
         assert overlay.shape[1:] == (width, 3) and overlay.shape[0] > height  # the picture, then the legend strip
         probs = np.load(out / f"{stem}_probs.npy")
         assert probs.dtype == np.float16 and probs.shape == (3, height, width)
         np.testing.assert_allclose(probs.astype(np.float32).sum(0), 1.0, atol=3e-3)
-        logits = predicted_logits(model, source)
-        np.testing.assert_allclose(probs.astype(np.float32), torch.softmax(logits, 0).numpy(), atol=1e-3)
+        # the guard's choice for an image may depend on the images before it (it settles on fp32
+        # once most needed it): the outputs are those of a fresh Predictor or of its fp32 path
+        candidates = [predicted_logits(model, source), predicted_logits(model, source, precision="fp32")]
+        logits = next((c for c in candidates if np.allclose(probs.astype(np.float32), torch.softmax(c, 0).numpy(), atol=1e-3)), None)
+        assert logits is not None, f"{stem}: probabilities match neither the guarded nor the fp32 prediction"
+        np.testing.assert_array_equal(mask, logits.argmax(0).numpy().astype(np.uint8))
 
 
 def test_mask_palette_uses_checkpoint_colours(tmp_path, photos):

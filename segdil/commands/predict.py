@@ -82,7 +82,7 @@ def command(
     if summary.skipped_existing:
         click.echo(f"{len(summary.skipped_existing)} image(s) already predicted, skipped (--skip-existing)")
     if summary.fp32_fallbacks:
-        click.echo(f"{summary.fp32_fallbacks} image(s) ran in fp32: too many near-tied classes for bf16 (--precision bf16 keeps bf16)", err=True)
+        click.echo(f"{summary.fp32_fallbacks} image(s) ran in fp32: too many near-tied classes for bf16, or most images before them had (--precision bf16 keeps bf16)", err=True)
     click.echo(f"{len(summary.written)} image(s) predicted into {out}")
     if summary.failed:
         click.echo(f"{len(summary.failed)} file(s) skipped:", err=True)

@@ -30,7 +30,8 @@ the one policy of :mod:`segdil.device`; ``bf16``/``fp32`` force either) and opti
   a model with image pooling, ``tests/test_fast_inference.py``).
 * **bf16 without losing the argmax** (``precision: auto``): weights stored in bf16 once and a
   guard that predicts an image again in fp32 when too many of its pixels have near-tied top two
-  classes in bf16 (:mod:`segdil.inference.precision`; ``fp32_fallbacks`` counts those images).
+  classes in bf16, and that runs the rest straight in fp32 once most images needed it
+  (:mod:`segdil.inference.precision`; ``fp32_fallbacks`` counts the images run in fp32).
 * **Models without a known receptive field** (radius None): tiles overlap by ``overlap``
   (default ``UNKNOWN_RF_OVERLAP``) and are blended with ramps (:func:`segdil.inference.tiling.blend_tiles`,
   within the same budget); such models are run whole whenever the budget allows, which covers
@@ -49,7 +50,7 @@ from torch import nn
 from segdil.device import autocast, check_precision, inference_amp, resolve_device
 from segdil.errors import SegdilError
 from segdil.inference.live_memory import LiveTensorBytes
-from segdil.inference.precision import bf16_network, needs_fp32
+from segdil.inference.precision import bf16_network, needs_fp32, settle_on_fp32
 from segdil.inference.tiling import blend_tiles
 from segdil.models.common import pad_to_multiple
 
@@ -101,7 +102,8 @@ class Predictor:
         self.device = resolve_device(device)
         self.amp = resolve_precision(options.precision, self.device)
         self.guard = self.amp and options.precision == "auto"
-        self.fp32_fallbacks = 0
+        self.fp32_fallbacks = 0  # images the guard ran in fp32: re-run, or run straight once settled
+        self.guard_checked = 0  # images whose bf16 logits the guard checked
         self._amp_now = self.amp
         self.source = model
         self._was_training = model.training
@@ -183,7 +185,11 @@ class Predictor:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
         if not self.guard:
             return self._logits(images, self.amp)
+        if settle_on_fp32(self.guard_checked, self.fp32_fallbacks):
+            self.fp32_fallbacks += len(images)
+            return self._logits(images, False)
         fast = self._logits(images, True)
+        self.guard_checked += len(images)
         rerun = [index for index, logits in enumerate(fast) if needs_fp32(logits)]  # per image
         if not rerun:
             return fast
