@@ -17,8 +17,9 @@ trains on (batch 2) within the device's memory.
 
 Within the time limit: compare gets all but ``--bench-reserve-s`` and 90 s of it; if it runs out,
 compare is stopped (SIGTERM) and its report written in those 90 s for the seeds every model finished
-(compare trains seed by seed). Benches run in order of the models (the flagship first) while time is left; the table is
-rewritten after each step, so a run killed from outside still leaves the latest one. Everything it
+(compare trains seed by seed). Benches run in order of the models (the flagship first) while time
+is left; the table is rewritten after each step, so a run killed from outside still leaves the
+latest one. Everything it
 ran is under OUT (``compare/`` with its report, ``bench/*.json``, ``table.md``, ``log.txt``).
 """
 
@@ -32,9 +33,10 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("hdc-context", "hdc", "fcn-pool4", "fcn8s", "unet-r18", "deeplabv3-r18")
-SCENES = ["--size", "1024x512", "--n-train", "64", "--n-val", "16"]  # as configs/street/_base_street.yaml
 # --smoke: tiny scenes and steps, so the whole script runs on a CPU in a few minutes
 SMOKE_SCENES = ["--size", "128x64", "--n-train", "4", "--n-val", "2"]
 SMOKE_SET = ["data.crop_size=64", "train.batch_size=2"]
@@ -58,6 +60,16 @@ def run(args: list[str], log: Path, timeout_s: float | None = None) -> int | Non
                 proc.kill()
                 proc.wait()
             return None
+
+
+def scene_args() -> list[str]:
+    """``segdil data synth`` options for the scenes configs/street/ generate in memory (its data.synth)."""
+    synth = yaml.safe_load((ROOT / "configs" / "street" / "_base_street.yaml").read_text())["data"]["synth"]
+    return ["--size", str(synth["size"]), "--n-train", str(synth["n_train"]), "--n-val", str(synth["n_val"]), "--seed", str(synth.get("seed", 0))]
+
+
+def outcome(code: int | None) -> str:
+    return "time limit" if code is None else f"exit {code}"
 
 
 def finished_seeds(runs: Path, models: tuple[str, ...], seeds: int) -> int:
@@ -135,7 +147,7 @@ def main() -> None:
     py = [sys.executable, "-m", "segdil"]
     configs = [str(ROOT / "configs" / "street" / f"{m}.yaml") for m in MODELS]
     data = out / "scenes"
-    if run([*py, "data", "synth", str(data), "--scene", "street", *(SMOKE_SCENES if opts.smoke else SCENES), "--overwrite"], log) != 0:
+    if run([*py, "data", "synth", str(data), "--scene", "street", *(SMOKE_SCENES if opts.smoke else scene_args()), "--overwrite"], log) != 0:
         raise SystemExit(f"segdil data synth failed; see {log}")
     # equal wall-clock: no validation or checkpoint inside the budget (the last step still does both)
     quiet = [f"data.root={data}", "data.format=cityscapes", "train.val_every=1000000000", "train.ckpt_every=1000000000"]
@@ -152,7 +164,7 @@ def main() -> None:
         notes.append(f"compare stopped at the time limit: {done} of {seeds} seeds, all models")
         seeds, code = done, run(compare(done), log, timeout_s=max(left() - opts.bench_reserve_s, REPORT_S))  # reuses the finished runs, writes the report
     if code != 0:
-        raise SystemExit(f"segdil compare failed ({'time limit' if code is None else f'exit {code}'}); see {log}")
+        raise SystemExit(f"segdil compare failed ({outcome(code)}); see {log}")
     train_size, predict_size = ("64", "128x64") if opts.smoke else (opts.train_size, opts.predict_size)
     sizes = "64,128x64" if opts.smoke else "256,512,1024x512,2048x1024"
     head = f"street study: {seeds} seed(s), {budget:g} s of training per run on {opts.device}; predict at {predict_size}, train step at {train_size} px"
@@ -162,6 +174,17 @@ def main() -> None:
         text = table(out, head, notes + ([f"failed or skipped: {'; '.join(failed)}; see {log}"] if failed else []))
         (out / "table.md").write_text(text)
         return text
+
+    def bench(name: str, args: list[str], result: Path, min_left_s: float) -> bool:
+        """``segdil bench ARGS --json RESULT`` within the time left (a failure named in ``failed``);
+        False, and RESULT absent, when less than ``min_left_s`` is left."""
+        result.unlink(missing_ok=True)
+        if left() < min_left_s:
+            return False
+        code = run([*py, "bench", *args, "--json", str(result)], log, timeout_s=left())
+        failed.extend([f"{name} ({outcome(code)})"] if code != 0 else [])
+        write_table()
+        return True
 
     write_table()
     for model, config in zip(MODELS, configs):
@@ -173,24 +196,11 @@ def main() -> None:
             "predict": ["--infer", "--size", predict_size, "--batch", "1", "--predict", *weights, "--predict-images", "1" if opts.smoke else "3", "--predict-rounds", "1" if opts.smoke else "3"],
         }
         for kind, args in benches.items():
-            result = out / "bench" / f"{model}-{kind}.json"
-            result.unlink(missing_ok=True)
-            if left() < MIN_BENCH_S:
+            if not bench(f"{model} {kind} bench", [*common, *args], out / "bench" / f"{model}-{kind}.json", MIN_BENCH_S):
                 failed.append(f"{model} {kind} bench (not started: {max(left(), 0):.0f} s of the time limit left)")
-                continue
-            code = run([*py, "bench", *common, *args, "--json", str(result)], log, timeout_s=left())
-            failed += [f"{model} {kind} bench ({'time limit' if code is None else f'exit {code}'})"] if code != 0 else []
-        write_table()
-    unswept = []
-    for model, config in zip(MODELS, configs):  # with the time left: the largest image each trains on whole (batch 2)
-        result = out / "bench" / f"{model}-sizes.json"
-        result.unlink(missing_ok=True)
-        if left() < SIZES_S:
-            unswept.append(model)
-            continue
-        code = run([*py, "bench", "--model", config, "--device", opts.device, "--no-data", "--overwrite", "--train", "--batch", "2", "--sizes", sizes, "--json", str(result)], log, timeout_s=left())
-        failed += [f"{model} sizes bench ({'time limit' if code is None else f'exit {code}'})"] if code != 0 else []
-        write_table()
+    sweep = ["--device", opts.device, "--no-data", "--overwrite", "--train", "--batch", "2", "--sizes", sizes]
+    # with the time left: the largest image each model trains on whole (batch 2)
+    unswept = [model for model, config in zip(MODELS, configs) if not bench(f"{model} sizes bench", ["--model", config, *sweep], out / "bench" / f"{model}-sizes.json", SIZES_S)]
     if unswept:
         notes.append(f"largest 2:1 train image not measured (less than {SIZES_S} s left): {', '.join(unswept)}")
     print(write_table())
