@@ -1,7 +1,10 @@
-"""lab/street_study.py's own logic: which seeds count after a time limit, and the table it prints."""
+"""lab/street_study.py's own logic (which seeds count after a time limit, the table it prints) and
+lab/device_street.sh's refusal when the GPU machine lacks the packages."""
 
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,14 @@ def test_table_shows_compare_and_bench_figures_and_dashes_for_missing_ones(study
     assert fcn.count("–") == 10  # no run, no bench and not even 32 px fit: every cell a dash
     assert lines[-1] == "compare stopped at the time limit: 2 of 3 seeds"
     assert len([line for line in lines if line.startswith("| ") and not line.startswith("| model") and not line.startswith("| ---")]) == len(study.MODELS)
+
+
+def test_device_script_without_segdil_or_wheels_says_how_to_get_them(tmp_path):
+    (tmp_path / "lab").mkdir()
+    shutil.copy(ROOT / "lab" / "device_street.sh", tmp_path / "lab")
+    out = tmp_path / "out"
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": "false", "OUT": str(out), "STUDY": str(tmp_path / "study")}
+    proc = subprocess.run(["bash", str(tmp_path / "lab" / "device_street.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "run bash lab/device_wheels.sh here and carry .whl" in proc.stderr
+    assert not (out / "table.md").exists() and not (tmp_path / "study").exists()
