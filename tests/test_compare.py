@@ -3,16 +3,19 @@ import html
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch.utils
 from click.testing import CliRunner
 from helpers import TINY_SYNTH
 
 from segdil.compare.aggregate import aggregate
 from segdil.compare.crops import densest_window
+from segdil.compare.execute import warm_imports
 from segdil.compare.matching import match_models, model_cost, scale_model
 from segdil.compare.plan import apply_match, plan_models, split_overrides
 from segdil.compare.plots import (
@@ -26,6 +29,7 @@ from segdil.compare.plots import (
 from segdil.compare.presets import PRESETS, parse_pools, preset_configs, shipped_config
 from segdil.compare.report import write_report
 from segdil.compare.report_blocks import METRIC_COLUMNS
+from segdil.config import config_from_dict
 from segdil.errors import SegdilError
 
 # tiny data and schedule shared by every model; widths per model via LABEL:key=value
@@ -365,3 +369,10 @@ def test_cost_panels_scale_legend_and_seed_words(tmp_path):
     words = [fig.get_suptitle()] + [ax.get_ylabel() for ax in fig.axes] + [ax.get_xlabel() for ax in fig.axes]
     assert all("±" not in w and "seed(s)" not in w for w in words) and "1 seed" in fig.get_suptitle()
     assert use_log_scale([1.0, 11.0]) and not use_log_scale([1.0, 10.0, float("nan"), None]) and not use_log_scale([])
+
+
+def test_warm_imports_works_without_tensorboard(monkeypatch):
+    # tensorboard is an optional extra: compare's children warm their imports without it too
+    monkeypatch.delattr(torch.utils, "tensorboard", raising=False)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # `import` of it raises ImportError
+    warm_imports(config_from_dict({"model": {"name": "hdc", "widths": [4], "blocks": 1}}))

@@ -97,7 +97,7 @@ def warm_imports(cfg: Config) -> None:
     from segdil.models import create_model_quietly
 
     try:
-        import torch.utils.tensorboard  # noqa: F401  (the run logger writes TensorBoard scalars when it can)
+        from torch.utils import tensorboard  # noqa: F401  (the run logger writes TensorBoard scalars when it can; `import torch.…` here would make `torch` local)
     except ImportError:
         pass
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo
