@@ -3,8 +3,9 @@
 #
 #   PYTHON=.venv/bin/python OUT=/tmp/gpu BUDGET_S=450 bash lab/gpu_bench.sh
 #
-# Installs nothing: needs a python with torch (CUDA), numpy, click, pyyaml, albumentations, opencv
-# and segmentation-models-pytorch; segdil is imported from this checkout (PYTHONPATH=.).
+# Needs a python with torch (CUDA), numpy, click, pyyaml and opencv; segdil is imported from this checkout
+# (PYTHONPATH=.). Where smp or albumentations is missing (the lent machines' python), it installs the wheels
+# carried in .whl/ (lab/device_packages.sh): bash lab/device_wheels.sh here first, then carry .whl.
 # Parts run in order of importance, each in its own process with a timeout cut to the time left,
 # so a slow torch.compile loses only its own part. Writes two files:
 #   $OUT/gpu_bench.json  every part's full result (or why it is missing) and a summary against the targets
@@ -14,9 +15,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-./gpu_bench_out}
 BUDGET_S=${BUDGET_S:-450}
-export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
-export NO_ALBUMENTATIONS_UPDATE=1
 mkdir -p "$OUT"
+source lab/device_packages.sh || exit 1
 PARTS=$(mktemp -d)
 LOG="$OUT/gpu_bench.txt"
 : >"$LOG"

@@ -1,5 +1,5 @@
 """lab/street_study.py's own logic (which seeds count after a time limit, the table it prints) and
-lab/device_street.sh's refusal when the GPU machine lacks the packages."""
+lab/device_street.sh's and lab/gpu_bench.sh's refusal when the GPU machine lacks the packages."""
 
 import importlib.util
 import json
@@ -66,12 +66,14 @@ def test_table_shows_compare_and_bench_figures_and_dashes_for_missing_ones(study
     assert len([line for line in lines if line.startswith("| ") and not line.startswith("| model") and not line.startswith("| ---")]) == len(study.MODELS)
 
 
-def test_device_script_without_segdil_or_wheels_says_how_to_get_them(tmp_path):
+@pytest.mark.parametrize("script", ["device_street.sh", "gpu_bench.sh"])
+def test_device_script_without_segdil_or_wheels_says_how_to_get_them(tmp_path, script):
     (tmp_path / "lab").mkdir()
-    shutil.copy(ROOT / "lab" / "device_street.sh", tmp_path / "lab")
+    for name in (script, "device_packages.sh"):
+        shutil.copy(ROOT / "lab" / name, tmp_path / "lab")
     out = tmp_path / "out"
     env = {"PATH": "/usr/bin:/bin", "PYTHON": "false", "OUT": str(out), "STUDY": str(tmp_path / "study")}
-    proc = subprocess.run(["bash", str(tmp_path / "lab" / "device_street.sh")], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(["bash", str(tmp_path / "lab" / script)], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "run bash lab/device_wheels.sh here and carry .whl" in proc.stderr
-    assert not (out / "table.md").exists() and not (tmp_path / "study").exists()
+    assert not (out / "table.md").exists() and not (out / "gpu_bench.txt").exists() and not (tmp_path / "study").exists()
