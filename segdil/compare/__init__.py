@@ -135,6 +135,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
     from segdil.data import build_datasets
     from segdil.data.io import class_palette
     from segdil.device import resolve_device
+    from segdil.train.validate import with_instance_maps
 
     folder = Path(out) / "figures"
     figures = {
@@ -148,6 +149,7 @@ def draw_figures(results: dict[str, Any], entries: list, out: Path) -> dict[str,
 
     cfg = entries[0].cfg
     _, val_ds, class_names = build_datasets(cfg.data)
+    val_ds = with_instance_maps(cfg, val_ds)  # the objects validation counted: instances where there are maps
     num_classes = len(class_names)
     below = float(cfg.eval.size_bins[0]) if cfg.eval.size_bins else cfg.eval.small_threshold
     background = cfg.eval.background_class

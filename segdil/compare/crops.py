@@ -1,5 +1,9 @@
 """Validation crops for the report: the crops fullest of tiny objects, each model's prediction
-painted over them, per-image small-object recall, and the crops where the best model misses most."""
+painted over them, per-image small-object recall, and the crops where the best model misses most.
+
+Objects are those the report's metrics count: a validation set's instances where it has instance
+maps (the street scenes, Cityscapes, folders with ``instances/``), else the 8-connected components
+of each class."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from segdil.atomic import save_figure
 from segdil.compare.plots import DPI
 from segdil.data.transforms import to_tensor
 from segdil.inference.engine import Predictor
+from segdil.metrics.instances import instance_labels, instance_object_stats, scored_instances
 from segdil.metrics.objects import foreground_classes, object_stats
 
 
@@ -26,23 +31,29 @@ class OverlayCrop:
     gt: np.ndarray
     tiny: int
     points: np.ndarray  # (y, x) in the crop of the objects under the size limit
+    ids: np.ndarray | None = None  # the crop of the ground-truth instance map (None: components are the objects)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
 
 
-def tiny_objects(mask: np.ndarray, num_classes: int, below: float, ignore_index: int = 255, background_class: int | None = 0) -> np.ndarray:
-    """Centroids (y, x) of the 8-connected ground-truth objects smaller than ``below`` px (√area)."""
-    import cv2
+def ground_truth(val_ds, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validation item ``index``: image, mask and instance map (None where the data has none)."""
+    image, mask = val_ds.load(index)
+    ids = val_ds.load_instances(index, mask) if getattr(val_ds, "instances", None) is not None else None
+    return image, mask, ids
 
-    points = []
-    for c in foreground_classes(num_classes, background_class):
-        binary = (mask == c).astype(np.uint8)
-        if not binary.any():
-            continue
-        count, _, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        small = np.sqrt(stats[1:, cv2.CC_STAT_AREA].astype(np.float64)) < below
-        points.extend(centroids[1:][small][:, ::-1])
-    return np.array(points, dtype=np.float64).reshape(-1, 2)
+
+def image_objects(pred: np.ndarray, mask: np.ndarray, ids: np.ndarray | None, num_classes: int, background_class: int | None = 0) -> np.ndarray:
+    """The objects of one image with the prediction's IoU: its instances, or without ``ids`` its components."""
+    if ids is None:
+        return object_stats(pred, mask, num_classes, background_class=background_class)
+    return instance_object_stats(pred, mask, ids, num_classes, background_class=background_class)
+
+
+def tiny_objects(mask: np.ndarray, ids: np.ndarray | None, num_classes: int, below: float, background_class: int | None = 0) -> np.ndarray:
+    """Centroids (y, x) of the ground-truth objects smaller than ``below`` px (√area)."""
+    points, areas = object_centroids(mask, ids, num_classes, background_class)
+    return points[np.sqrt(areas.astype(np.float64)) < below]
 
 
 def densest_window(points: np.ndarray, shape: tuple[int, int], size: int) -> tuple[tuple[int, int, int, int], int]:
@@ -64,8 +75,8 @@ def choose_crops(val_ds, num_classes: int, below: float, count: int = 3, size: i
     in one ``size``×``size`` window; each cropped to that window."""
     candidates = []
     for index in range(min(len(val_ds), scan)):
-        image, mask = val_ds.load(index)
-        box, tiny = densest_window(tiny_objects(mask, num_classes, below, background_class=background_class), mask.shape, size)
+        _, mask, ids = ground_truth(val_ds, index)
+        box, tiny = densest_window(tiny_objects(mask, ids, num_classes, below, background_class), mask.shape, size)
         candidates.append((-tiny, index, box))
     return _crops(val_ds, sorted(candidates)[:count], num_classes, below, background_class)
 
@@ -82,14 +93,17 @@ def add_predictions(crops: list[OverlayCrop], val_ds, label: str, model, mean: S
         y0, x0, h, w = crop.box
         pred = logits[0].argmax(0).numpy().astype(np.uint8)[y0 : y0 + h, x0 : x0 + w]
         crop.predictions[label] = pred
-        objects = object_stats(pred, crop.gt, num_classes, background_class=background_class)
+        objects = image_objects(pred, crop.gt, crop.ids, num_classes, background_class)
         small = np.sqrt(objects["area"].astype(np.float64)) < below
         crop.found[label] = int((objects["iou"][small] >= 0.5).sum())
 
 
-def object_centroids(mask: np.ndarray, num_classes: int, background_class: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Centroids (y, x) and areas of the ground-truth objects in the order ``object_stats`` lists them
-    (class by class, OpenCV's sequential BBDT labelling)."""
+def object_centroids(mask: np.ndarray, ids: np.ndarray | None, num_classes: int, background_class: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids (y, x) and areas of the ground-truth objects in the order ``image_objects`` lists them
+    (instances as ``instance_object_stats`` orders them; components class by class, OpenCV's
+    sequential BBDT labelling)."""
+    if ids is not None:
+        return _instance_centroids(mask, ids, num_classes, background_class)
     import cv2
 
     points, areas = [], []
@@ -108,6 +122,18 @@ def object_centroids(mask: np.ndarray, num_classes: int, background_class: int |
     return np.array(points, dtype=np.float64).reshape(-1, 2), np.array(areas, dtype=np.int64)
 
 
+def _instance_centroids(mask: np.ndarray, ids: np.ndarray, num_classes: int, background_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    labels, cls = instance_labels(mask, ids)
+    flat = labels.ravel()
+    area = np.bincount(flat, minlength=len(cls))
+    rows, cols = np.indices(mask.shape)
+    y = np.bincount(flat, weights=rows.ravel(), minlength=len(cls)) / np.maximum(area, 1)
+    x = np.bincount(flat, weights=cols.ravel(), minlength=len(cls)) / np.maximum(area, 1)
+    groups = scored_instances(cls, num_classes, background_class=background_class)
+    order = np.concatenate([which for _, which in groups]) if groups else np.zeros(0, dtype=np.int64)
+    return np.stack([y[order], x[order]], axis=1), area[order].astype(np.int64)
+
+
 def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float], num_classes: int, below: float, small: float, device: str = "cpu", background_class: int | None = 0) -> tuple[list[dict[str, Any]], dict[int, np.ndarray]]:
     """Per validation image: how many objects under ``small`` px (and under ``below`` px) it holds and
     how many ``model`` finds (object IoU ≥ 0.5); and per image the centroids of the objects under
@@ -115,9 +141,9 @@ def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float],
     predictor = Predictor(model, device)
     records, missed = [], {}
     for index in range(len(val_ds)):
-        image, mask = val_ds.load(index)
+        image, mask, ids = ground_truth(val_ds, index)
         pred = predictor.logits(to_tensor(image, mean, std)[None])[0].argmax(0).numpy().astype(np.uint8)
-        objects = object_stats(pred, mask, num_classes, background_class=background_class)
+        objects = image_objects(pred, mask, ids, num_classes, background_class)
         size = np.sqrt(objects["area"].astype(np.float64))
         found = objects["iou"] >= 0.5
         is_small, is_tiny = size < small, size < below
@@ -132,7 +158,7 @@ def per_image_recall(model, val_ds, mean: Sequence[float], std: Sequence[float],
                 "tiny_found": int((found & is_tiny).sum()),
             }
         )
-        points, areas = object_centroids(mask, num_classes, background_class)
+        points, areas = object_centroids(mask, ids, num_classes, background_class)
         if len(areas) == len(objects) and np.array_equal(areas, objects["area"]):
             missed[index] = points[is_tiny & ~found]
     return records, missed
@@ -144,7 +170,7 @@ def choose_failure_crops(val_ds, missed: dict[int, np.ndarray], num_classes: int
     candidates = []
     for index, points in missed.items():
         if len(points):
-            image, mask = val_ds.load(index)
+            _, mask = val_ds.load(index)
             box, inside = densest_window(points, mask.shape, size)
             candidates.append((-inside, index, box))
     return _crops(val_ds, sorted(candidates)[:count], num_classes, below, background_class)
@@ -204,8 +230,9 @@ def _crops(val_ds, chosen: list, num_classes: int, below: float, background_clas
     """The crops ``(score, index, box)`` of ``chosen``, with their tiny objects counted."""
     crops = []
     for _, index, (y0, x0, h, w) in chosen:
-        image, mask = val_ds.load(index)
+        image, mask, ids = ground_truth(val_ds, index)
         gt = mask[y0 : y0 + h, x0 : x0 + w]
-        points = tiny_objects(gt, num_classes, below, background_class=background_class)
-        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points))
+        ids = ids[y0 : y0 + h, x0 : x0 + w] if ids is not None else None
+        points = tiny_objects(gt, ids, num_classes, below, background_class)
+        crops.append(OverlayCrop(index, (y0, x0, h, w), image[y0 : y0 + h, x0 : x0 + w], gt, len(points), points, ids))
     return crops

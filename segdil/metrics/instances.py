@@ -30,39 +30,51 @@ from segdil.metrics.objects import (
 )
 
 
+def instance_labels(gt: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's instance as a label 1…K (0: no instance), in increasing instance id, and each
+    label's class: the most frequent ground-truth value among its pixels (label 0's is meaningless)."""
+    ids, labels = np.unique(instances, return_inverse=True)
+    labels = labels.reshape(gt.shape)
+    if not (ids.size and ids[0] == 0):
+        labels = labels + 1  # no unlabelled pixel: shift so that 0 stays "no instance"
+    count = int(labels.max(initial=0)) + 1
+    gt_flat = gt.ravel().astype(np.int64)
+    width_k = max(256, int(gt_flat.max(initial=0)) + 1)
+    cls = np.bincount(labels.ravel() * width_k + gt_flat, minlength=count * width_k).reshape(count, width_k).argmax(1)
+    return labels, cls
+
+
+def scored_instances(cls: np.ndarray, num_classes: int, ignore_index: int = 255, background_class: Optional[int] = 0) -> list[tuple[int, np.ndarray]]:
+    """(class, its labels) for every scored class, in the order ``instance_object_stats`` lists objects."""
+    groups = []
+    for c in sorted(set(cls[1:].tolist())):
+        if c == ignore_index or c == background_class or not 0 <= c < num_classes:
+            continue
+        which = np.flatnonzero(cls == c)
+        groups.append((c, which[which > 0]))
+    return groups
+
+
 def instance_object_stats(
     pred: np.ndarray, gt: np.ndarray, instances: np.ndarray, num_classes: int, ignore_index: int = 255, background_class: Optional[int] = 0
 ) -> np.ndarray:
-    """Objects of one image from its instance map (``OBJECT_DTYPE``), in increasing instance id."""
+    """Objects of one image from its instance map (``OBJECT_DTYPE``), class by class, each class's in
+    increasing instance id."""
     if not (pred.shape == gt.shape == instances.shape) or gt.ndim != 2:
         raise ValueError(f"need pred, gt and instances of one (H, W) shape, got {pred.shape}, {gt.shape}, {instances.shape}")
-    ids, labels = np.unique(instances, return_inverse=True)
-    labels = labels.reshape(gt.shape)
-    if ids.size and ids[0] == 0:
-        keep_from = 1
-    else:
-        keep_from = 0
-        labels = labels + 1  # no unlabelled pixel: shift so that 0 stays "no instance"
-    count = len(ids) - keep_from + 1
+    labels, cls = instance_labels(gt, instances)
+    count = len(cls)
     if count <= 1:
         return empty_objects()
     flat = labels.ravel()
-    gt_flat = gt.ravel().astype(np.int64)
     area = np.bincount(flat, minlength=count)
-    # the class of each instance: the most frequent ground-truth value among its pixels
-    width_k = max(256, int(gt_flat.max(initial=0)) + 1)
-    cls = np.bincount(flat * width_k + gt_flat, minlength=count * width_k).reshape(count, width_k).argmax(1)
     height, width = gt.shape
     boxes = find_objects(labels.astype(np.int32), max_label=count - 1)
     y0 = np.array([0] + [b[0].start for b in boxes]); y1 = np.array([0] + [b[0].stop - 1 for b in boxes])  # noqa: E702
     x0 = np.array([0] + [b[1].start for b in boxes]); x1 = np.array([0] + [b[1].stop - 1 for b in boxes])  # noqa: E702
     parts = []
     valid = gt != ignore_index
-    for c in sorted(set(cls[1:].tolist())):
-        if c == ignore_index or c == background_class or not 0 <= c < num_classes:
-            continue
-        which = np.flatnonzero(cls == c)
-        which = which[which > 0]
+    for c, which in scored_instances(cls, num_classes, ignore_index, background_class):
         pred_c = pred == c
         gt_c = gt == c
         tp = np.bincount(flat[pred_c.ravel()], minlength=count)[which]
